@@ -1,0 +1,63 @@
+"""Atomic file writing: a failed write never replaces a good artifact."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from .errors import ArtifactError
+
+
+def ensure_writable_dir(directory: str | os.PathLike) -> Path:
+    """Create ``directory`` if needed and prove we can write there; raise ArtifactError if not."""
+    path = Path(directory)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise ArtifactError(
+            f"cannot write to output directory {str(path)!r} ({reason}); "
+            "choose another location with --out"
+        ) from None
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; rename it over ``target`` only on success.
+
+    The temporary file lives in the same directory so the final ``os.replace`` is atomic.
+    If the body raises, the temporary file is removed and ``target`` is untouched.
+    """
+    target = Path(target)
+    directory = ensure_writable_dir(target.parent)
+    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> Path:
+    return _atomic(target, lambda tmp: tmp.write_bytes(data))
+
+
+def atomic_write_text(target: str | os.PathLike, text: str) -> Path:
+    return _atomic(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def _atomic(target: str | os.PathLike, write: Callable[[Path], object]) -> Path:
+    with atomic_path(target) as tmp:
+        write(tmp)
+    return Path(target)

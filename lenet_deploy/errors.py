@@ -1,0 +1,54 @@
+"""The project's small exception tree.
+
+The CLI catches :class:`LenetDeployError`, prints its message on one line and exits non-zero.
+Anything else that escapes is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class LenetDeployError(Exception):
+    """Base class: a problem the user can fix; its message says what to do."""
+
+
+class DataError(LenetDeployError):
+    """A dataset is missing, malformed or unknown."""
+
+
+class CheckpointError(LenetDeployError):
+    """A checkpoint is missing, not a checkpoint, or not a LeNet."""
+
+
+class ArtifactError(LenetDeployError):
+    """An output location cannot be written, or a model file cannot be read."""
+
+
+class ExportError(LenetDeployError):
+    """Export failed, or the exported file failed a gate. ``failures`` lists every failed check."""
+
+    def __init__(self, message: str, failures: list[str] | None = None):
+        super().__init__(message)
+        self.failures = list(failures or [])
+
+
+class RuntimeUnavailableError(LenetDeployError):
+    """A runtime cannot run here (no GPU, provider failed to load...); the message names the fix."""
+
+
+class UnknownRuntimeError(LenetDeployError, KeyError):
+    """No runtime is registered under that name; the message lists the known ones."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class DuplicateRuntimeError(LenetDeployError, ValueError):
+    """A runtime name was registered twice."""
+
+
+class InputError(LenetDeployError, ValueError):
+    """A batch given to ``Runtime.predict`` does not match the input contract."""
+
+
+class ImageError(LenetDeployError):
+    """An image file given to ``predict`` cannot be read or is not an image."""

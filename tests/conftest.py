@@ -1,0 +1,49 @@
+"""Shared fixtures: one small trained checkpoint per test session (a few seconds on 2 cores)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+QUICK_EPOCHS = 4
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from lenet_deploy.data import load_dataset
+
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def trained_dir(tmp_path_factory, digits) -> Path:
+    """An artifacts directory with lenet.pt and metrics.json from a short training run."""
+    from lenet_deploy.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("artifacts")
+    train(TrainConfig(epochs=QUICK_EPOCHS, seed=0), out, progress=False)
+    return out
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``lenet-deploy`` in a fresh interpreter, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "lenet_deploy", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+    )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    error_lines = [line for line in proc.stderr.splitlines() if "error:" in line]
+    assert len(error_lines) == 1, proc.stderr
+    for fragment in fragments:
+        assert fragment in error_lines[0], error_lines[0]

@@ -1,0 +1,147 @@
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+from lenet_deploy.data import load_dataset, preprocess, read_idx
+from lenet_deploy.errors import DataError
+
+
+def test_digits_shapes_ranges_and_split(digits):
+    assert digits.x_train.shape == (1347, 1, 32, 32) and digits.x_test.shape == (450, 1, 32, 32)
+    assert digits.x_train.dtype == np.float32
+    assert digits.x_train.min() == 0.0 and digits.x_train.max() == 1.0
+    # the 2-pixel border is padding
+    assert not digits.x_train[:, :, :2].any() and not digits.x_train[:, :, :, -2:].any()
+    assert set(np.unique(digits.y_test)) == set(range(10))
+    # stratified: every class holds the same share in both splits (within one image)
+    train_counts = np.bincount(digits.y_train) / len(digits.y_train)
+    test_counts = np.bincount(digits.y_test) / len(digits.y_test)
+    assert np.abs(train_counts - test_counts).max() < 1.5 / len(digits.y_test) * 2
+
+
+def test_digits_split_is_deterministic(digits):
+    again = load_dataset("digits")
+    np.testing.assert_array_equal(again.y_test, digits.y_test)
+    np.testing.assert_array_equal(again.x_test, digits.x_test)
+    assert digits.split_seed == 0
+
+
+def test_preprocess_resizes_and_pads():
+    img = np.zeros((1, 8, 8))
+    img[0, 2:6, 3:5] = 16
+    out = preprocess(img, max_value=16)
+    assert out.shape == (1, 1, 32, 32) and out.dtype == np.float32
+    assert 0 <= out.min() and out.max() <= 1
+    assert not out[0, 0, :2].any() and not out[0, 0, 30:].any()
+    # the bright block stays in the middle
+    ys, xs = np.nonzero(out[0, 0] > 0.5)
+    assert 10 < ys.mean() < 22 and 12 < xs.mean() < 20
+
+
+def test_preprocess_28x28_is_only_padded():
+    img = np.random.default_rng(0).integers(0, 256, (2, 28, 28)).astype(np.uint8)
+    out = preprocess(img)
+    np.testing.assert_allclose(out[:, 0, 2:30, 2:30], img / 255.0, rtol=1e-6)
+
+
+def write_idx(path, array, magic_type=0x08, count=None, gz=False, extra=b""):
+    arr = np.asarray(array, dtype=np.uint8)
+    dims = list(arr.shape)
+    if count is not None:
+        dims[0] = count
+    header = bytes([0, 0, magic_type, arr.ndim]) + struct.pack(f">{arr.ndim}I", *dims)
+    payload = header + arr.tobytes() + extra
+    opener = gzip.open if gz else open
+    with opener(path, "wb") as fh:
+        fh.write(payload)
+    return path
+
+
+def make_mnist(folder, n_train=20, n_test=10, gz=False, labels=None):
+    rng = np.random.default_rng(0)
+    suffix = ".gz" if gz else ""
+    write_idx(
+        folder / f"train-images-idx3-ubyte{suffix}", rng.integers(0, 256, (n_train, 28, 28)), gz=gz
+    )
+    write_idx(
+        folder / f"train-labels-idx1-ubyte{suffix}",
+        labels if labels is not None else rng.integers(0, 10, n_train),
+        gz=gz,
+    )
+    write_idx(
+        folder / f"t10k-images-idx3-ubyte{suffix}", rng.integers(0, 256, (n_test, 28, 28)), gz=gz
+    )
+    write_idx(folder / f"t10k-labels-idx1-ubyte{suffix}", rng.integers(0, 10, n_test), gz=gz)
+    return folder
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_mnist_loads_raw_and_gzip(tmp_path, gz):
+    ds = load_dataset(f"mnist:{make_mnist(tmp_path, gz=gz)}")
+    assert ds.x_train.shape == (20, 1, 32, 32) and ds.x_test.shape == (10, 1, 32, 32)
+    assert ds.y_train.dtype == np.int64 and ds.y_train.max() <= 9
+
+
+def test_idx_wrong_magic(tmp_path):
+    path = write_idx(tmp_path / "x", np.zeros((2, 28, 28)), magic_type=0x0D)
+    with pytest.raises(DataError, match="bad IDX magic") as err:
+        read_idx(path)
+    assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_idx_truncated(tmp_path, gz):
+    path = tmp_path / ("x.gz" if gz else "x")
+    write_idx(path, np.zeros((5, 28, 28)), count=6, gz=gz)
+    with pytest.raises(DataError, match="truncated"):
+        read_idx(path)
+
+
+def test_idx_trailing_bytes(tmp_path):
+    path = write_idx(tmp_path / "x", np.zeros((5, 28, 28)), extra=b"\0" * 10)
+    with pytest.raises(DataError, match="trailing"):
+        read_idx(path)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_idx_oversized_header_does_not_allocate(tmp_path, gz):
+    path = tmp_path / ("x.gz" if gz else "x")
+    write_idx(path, np.zeros((1, 28, 28)), count=0xFFFFFFFF, gz=gz)
+    with pytest.raises(DataError, match=r"corrupt|truncated"):
+        read_idx(path)
+
+
+def test_idx_truncated_header(tmp_path):
+    path = tmp_path / "x"
+    path.write_bytes(b"\0\0\x08")
+    with pytest.raises(DataError, match="truncated IDX header"):
+        read_idx(path)
+
+
+def test_mnist_count_mismatch(tmp_path):
+    make_mnist(tmp_path)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(19))
+    with pytest.raises(DataError, match="20 images but 19 labels"):
+        load_dataset(f"mnist:{tmp_path}")
+
+
+def test_mnist_label_out_of_range(tmp_path):
+    make_mnist(tmp_path, labels=np.full(20, 12))
+    with pytest.raises(DataError, match="labels contain 12"):
+        load_dataset(f"mnist:{tmp_path}")
+
+
+def test_mnist_missing_file_and_folder(tmp_path):
+    make_mnist(tmp_path)
+    (tmp_path / "t10k-labels-idx1-ubyte").unlink()
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte"):
+        load_dataset(f"mnist:{tmp_path}")
+    with pytest.raises(DataError, match="does not exist"):
+        load_dataset(f"mnist:{tmp_path / 'nope'}")
+
+
+def test_unknown_dataset():
+    with pytest.raises(DataError, match="unknown dataset 'cifar'"):
+        load_dataset("cifar")
