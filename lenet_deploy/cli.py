@@ -104,6 +104,87 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- export
+def _add_export(sub) -> None:
+    from .artifacts import CHECKPOINT_NAME, DEFAULT_DIR, ONNX_NAME
+
+    p = sub.add_parser(
+        "export", help="export the checkpoint to one ONNX file, gated by checker/shapes/parity",
+        description="Export a trained checkpoint to a self-contained ONNX file. The file is put "
+        "in place only after onnx.checker, shape inference and onnxruntime-vs-torch parity "
+        "(batch 1, 3, 7, 1000) all pass; otherwise the existing file is left untouched.",
+    )  # fmt: skip
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        help=f"checkpoint to export (default: {DEFAULT_DIR}/{CHECKPOINT_NAME}; "
+        "trained first if it does not exist)",
+    )
+    p.add_argument(
+        "--out",
+        default=f"{DEFAULT_DIR}/{ONNX_NAME}",
+        help=f"ONNX file to write (default: {DEFAULT_DIR}/{ONNX_NAME})",
+    )
+    p.add_argument(
+        "--opset",
+        type=int,
+        default=None,
+        help="ONNX opset (default: 20; dynamo 18..23, torchscript 7..20)",
+    )
+    p.add_argument(
+        "--exporter",
+        choices=("dynamo", "torchscript"),
+        default="dynamo",
+        help="torch.onnx exporter (default: dynamo)",
+    )
+    p.add_argument("--verbose", action="store_true", help="show the exporter's own output")
+    p.set_defaults(func=_cmd_export)
+
+
+def _default_checkpoint(args: argparse.Namespace) -> str:
+    """The default checkpoint, trained with the default settings first if it is missing."""
+    from .artifacts import CHECKPOINT_NAME, DEFAULT_DIR
+
+    path = Path(DEFAULT_DIR) / CHECKPOINT_NAME
+    if not path.exists():
+        from .train import TrainConfig, train
+
+        _say(args, f"{path} does not exist: training the default model first")
+        result = train(TrainConfig(), DEFAULT_DIR, progress=not getattr(args, "quiet", False))
+        _say(
+            args,
+            f"trained: test accuracy {result.test_accuracy:.2%} "
+            f"in {result.train_seconds:.1f} s -> {path}",
+        )
+    return str(path)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .errors import ExportError
+    from .exporters.onnx import export_onnx
+
+    checkpoint = args.checkpoint or _default_checkpoint(args)
+    _say(args, f"exporting {checkpoint} -> {args.out}")
+    try:
+        report = export_onnx(
+            checkpoint,
+            args.out,
+            opset=args.opset,
+            exporter=args.exporter,
+            verbose=args.verbose,
+            log=lambda msg: _say(args, "  " + msg),
+        )
+    except ExportError as exc:
+        for failure in exc.failures:
+            print(f"  FAILED {failure}", file=sys.stderr)
+        raise
+    print(
+        f"wrote {report.path} ({report.exporter}, opset {report.opset}, "
+        f"{report.size_bytes / 1024:.0f} KiB, all {len(report.gates)} gates passed)"
+    )
+    return 0
+
+
 # --------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -119,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_SUBCOMMANDS = [_add_train]
+_SUBCOMMANDS = [_add_train, _add_export]
 
 
 def main(argv: list[str] | None = None) -> int:

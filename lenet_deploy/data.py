@@ -99,18 +99,8 @@ def load_dataset(spec: str = "digits") -> Dataset:
 
 
 def _load_digits() -> Dataset:
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    bunch = load_digits()
-    images = bunch.images  # (1797, 8, 8), values 0..16
-    labels = bunch.target.astype(np.int64)
-    idx_train, idx_test = train_test_split(
-        np.arange(len(labels)),
-        test_size=DIGITS_TEST_FRACTION,
-        stratify=labels,
-        random_state=DIGITS_SPLIT_SEED,
-    )
+    images, labels = load_digits_arrays()
+    idx_train, idx_test = stratified_split(labels, DIGITS_TEST_FRACTION, DIGITS_SPLIT_SEED)
     x = preprocess(images, max_value=16.0)
     return Dataset(
         name="digits",
@@ -125,6 +115,45 @@ def _load_digits() -> Dataset:
             f"seed {DIGITS_SPLIT_SEED}"
         ),
     )
+
+
+def load_digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits as (images (1797, 8, 8) float 0..16, labels int64).
+
+    Reads the CSV that scikit-learn ships (``sklearn/datasets/data/digits.csv.gz``) without
+    importing scikit-learn, which would cost about a second; falls back to ``load_digits()``.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        csv = Path(root) / "datasets" / "data" / "digits.csv.gz"
+        if csv.is_file():
+            table = np.loadtxt(csv, delimiter=",", dtype=np.float64)
+            return table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(np.int64)
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise DataError(
+            "the digits dataset needs scikit-learn; install it with 'pip install scikit-learn'"
+        ) from None
+    bunch = load_digits()
+    return bunch.images.astype(np.float64), bunch.target.astype(np.int64)
+
+
+def stratified_split(
+    labels: np.ndarray, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, test): each class contributes ``round(test_fraction * count)`` to test,
+    chosen by ``np.random.default_rng(seed)``; both index arrays are sorted."""
+    rng = np.random.default_rng(seed)
+    test = []
+    for cls in np.unique(labels):
+        members = np.flatnonzero(labels == cls)
+        test.append(rng.permutation(members)[: int(round(test_fraction * len(members)))])
+    test_idx = np.sort(np.concatenate(test))
+    train_idx = np.setdiff1d(np.arange(len(labels)), test_idx)
+    return train_idx, test_idx
 
 
 def load_mnist(directory: str | os.PathLike) -> Dataset:

@@ -47,3 +47,12 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) ->
     assert len(error_lines) == 1, proc.stderr
     for fragment in fragments:
         assert fragment in error_lines[0], error_lines[0]
+
+
+@pytest.fixture(scope="session")
+def exported_dir(trained_dir, digits) -> Path:
+    """``trained_dir`` plus lenet.onnx from the default (dynamo) exporter."""
+    from lenet_deploy.exporters.onnx import export_onnx
+
+    export_onnx(trained_dir / "lenet.pt", trained_dir / "lenet.onnx", parity_images=digits.x_test)
+    return trained_dir

@@ -145,3 +145,24 @@ def test_mnist_missing_file_and_folder(tmp_path):
 def test_unknown_dataset():
     with pytest.raises(DataError, match="unknown dataset 'cifar'"):
         load_dataset("cifar")
+
+
+def test_digits_are_scikit_learns_bundled_digits():
+    from sklearn.datasets import load_digits
+
+    from lenet_deploy.data import load_digits_arrays
+
+    images, labels = load_digits_arrays()
+    bunch = load_digits()
+    np.testing.assert_array_equal(images, bunch.images)
+    np.testing.assert_array_equal(labels, bunch.target)
+
+
+def test_stratified_split_is_disjoint_and_complete():
+    from lenet_deploy.data import stratified_split
+
+    labels = np.repeat(np.arange(10), [20, 30] * 5)
+    train, test = stratified_split(labels, 0.25, seed=0)
+    assert len(np.intersect1d(train, test)) == 0
+    assert len(train) + len(test) == len(labels)
+    assert list(np.bincount(labels[test])) == [5, 8] * 5  # round(0.25 * 30) = 8 (banker's: 7.5)
