@@ -185,6 +185,81 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- runtimes
+def _add_runtimes(sub) -> None:
+    p = sub.add_parser(
+        "runtimes",
+        help="list every registered runtime and whether it can run here",
+        description="List every registered runtime (built-in and plug-ins) with "
+        "whether it can run on this machine and, if not, why and how to fix it.",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_cmd_runtimes)
+
+
+def _cmd_runtimes(args: argparse.Namespace) -> int:
+    from .runtimes import available_runtimes
+
+    rows = available_runtimes()
+    if args.json:
+        print(json.dumps([vars(r) | {"available": r.available} for r in rows], indent=2))
+        return 0
+    width = max(len(r.name) for r in rows)
+    print(f"{'runtime':<{width}}  available  details")
+    for r in rows:
+        mark = "yes" if r.available else "no"
+        details = r.description if r.available else r.reason
+        print(f"{r.name:<{width}}  {mark:<9}  {details}")
+    return 0
+
+
+# --------------------------------------------------------------------------- predict
+def _add_predict(sub) -> None:
+    from .artifacts import DEFAULT_DIR
+
+    p = sub.add_parser(
+        "predict", help="classify image files (PNG/JPEG/.npy) with any runtime",
+        description="Classify digit images. Files are made grayscale, scaled to [0, 1], "
+        "inverted when dark-on-light (border brighter than 0.5), and resized to 28x28 + padded "
+        "to 32x32 like the training data (32x32 images are used as they are).",
+    )  # fmt: skip
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG or .npy files")
+    p.add_argument("--runtime", default="ort-cpu", help="runtime name (default: ort-cpu)")
+    p.add_argument(
+        "--model",
+        default=DEFAULT_DIR,
+        help=f"artifacts directory or model file (default: {DEFAULT_DIR}/)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON records")
+    p.set_defaults(func=_cmd_predict)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .images import load_images
+    from .runtimes import load_runtime
+
+    batches = [(path, load_images(path)) for path in args.images]  # all files checked first
+    records = []
+    with load_runtime(args.runtime, args.model) as runtime:
+        for path, batch in batches:
+            probs = runtime.predict_proba(batch)
+            for i, row in enumerate(probs):
+                label = int(np.argmax(row))
+                records.append({"file": path, "index": i, "label": label,
+                                "probability": float(row[label]),
+                                "probabilities": [round(float(p), 6) for p in row]})  # fmt: skip
+    if args.json:
+        print(json.dumps({"runtime": args.runtime, "predictions": records}, indent=2))
+        return 0
+    for rec in records:
+        multi = sum(r["file"] == rec["file"] for r in records) > 1
+        name = f"{rec['file']}[{rec['index']}]" if multi else rec["file"]
+        print(f"{name}: {rec['label']} ({rec['probability']:.1%})")
+    return 0
+
+
 # --------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -200,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_SUBCOMMANDS = [_add_train, _add_export]
+_SUBCOMMANDS = [_add_train, _add_export, _add_predict, _add_runtimes]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,3 +56,30 @@ def exported_dir(trained_dir, digits) -> Path:
 
     export_onnx(trained_dir / "lenet.pt", trained_dir / "lenet.onnx", parity_images=digits.x_test)
     return trained_dir
+
+
+# A plug-in runtime registered the way an app would: it must pass the same contract tests and
+# show up in `lenet-deploy runtimes`.
+PLUGIN_NAME = "test-ort-unoptimised"
+
+
+def _plugin_factory(artifact="artifacts", **options):
+    from lenet_deploy.runtimes.ort import OrtRuntime
+
+    runtime = OrtRuntime(artifact, graph_optimization="disable", threads=1, **options)
+    runtime.name = PLUGIN_NAME
+    return runtime
+
+
+def _register_plugin():
+    from lenet_deploy.runtimes import register_runtime, runtime_names
+
+    if PLUGIN_NAME not in runtime_names():
+        register_runtime(
+            PLUGIN_NAME,
+            _plugin_factory,
+            description="test plug-in: onnxruntime without graph optimisation",
+        )
+
+
+_register_plugin()

@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import numpy as np
+import pytest
 from conftest import assert_one_line_error, run_cli
 
 
@@ -18,7 +20,7 @@ def test_help_lists_every_command_without_importing_torch():
         "print('ORT' if 'onnxruntime' in sys.modules else 'NOORT')\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
-    for command in ("train",):
+    for command in ("train", "export", "predict", "runtimes"):
         assert command in out
     assert "NOTORCH" in out and "NOORT" in out
 
@@ -52,3 +54,68 @@ def test_unwritable_output(tmp_path):
 def test_bad_number_is_a_usage_error():
     proc = run_cli("train", "--epochs", "0")
     assert proc.returncode == 2 and "positive integer" in proc.stderr
+
+
+def test_runtimes_table_lists_all_with_reasons():
+    proc = run_cli("runtimes")
+    assert proc.returncode == 0, proc.stderr
+    lines = {line.split()[0]: line for line in proc.stdout.splitlines()[1:]}
+    assert set(lines) >= {"torch-cpu", "torch-cuda", "ort-cpu", "ort-cuda"}
+    assert " yes " in lines["ort-cpu"] and " yes " in lines["torch-cpu"]
+    rows = json.loads(run_cli("runtimes", "--json").stdout)
+    for row in rows:
+        assert row["available"] or "use" in row["reason"]
+
+
+@pytest.fixture(scope="module")
+def sample_files(tmp_path_factory, digits):
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("images")
+    np.save(folder / "three.npy", digits.x_test[:3])
+    ink = ((1 - digits.x_test[3, 0]) * 255).astype(np.uint8)
+    Image.fromarray(ink).resize((64, 64)).save(folder / "paper.png")
+    return folder, digits.y_test[:4]
+
+
+@pytest.mark.parametrize("runtime", ["ort-cpu", "torch-cpu"])
+def test_predict_prints_label_and_probability(exported_dir, sample_files, runtime):
+    folder, labels = sample_files
+    proc = run_cli("predict", "--runtime", runtime, "--model", str(exported_dir),
+                   str(folder / "three.npy"), str(folder / "paper.png"))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 4
+    assert lines[0].startswith(f"{folder / 'three.npy'}[0]: ") and "%" in lines[0]
+    predicted = [int(line.split(": ")[1].split()[0]) for line in lines]
+    assert sum(p == t for p, t in zip(predicted, labels, strict=True)) >= 3
+
+
+def test_predict_json(exported_dir, sample_files):
+    folder, labels = sample_files
+    proc = run_cli("predict", "--json", "--model", str(exported_dir), str(folder / "three.npy"))
+    payload = json.loads(proc.stdout)
+    assert payload["runtime"] == "ort-cpu" and len(payload["predictions"]) == 3
+    for rec in payload["predictions"]:
+        assert 0 <= rec["label"] <= 9 and 0 < rec["probability"] <= 1
+        assert abs(sum(rec["probabilities"]) - 1) < 1e-4
+
+
+def test_predict_bad_files(exported_dir, tmp_path, sample_files):
+    folder, _ = sample_files
+    (tmp_path / "notes.txt").write_text("hello")
+    proc = run_cli("predict", "--model", str(exported_dir), str(folder / "paper.png"),
+                   str(tmp_path / "notes.txt"))  # fmt: skip
+    assert_one_line_error(proc, "notes.txt", "not an image")
+    assert proc.stdout == ""  # every file is checked before any prediction is printed
+
+
+def test_predict_unknown_and_unavailable_runtime(exported_dir, sample_files):
+    folder, _ = sample_files
+    proc = run_cli("predict", "--runtime", "nope", "--model", str(exported_dir),
+                   str(folder / "paper.png"))  # fmt: skip
+    assert_one_line_error(proc, "unknown runtime 'nope'", "ort-cpu")
+    proc = run_cli("predict", "--runtime", "torch-cuda", "--model", str(exported_dir),
+                   str(folder / "paper.png"))  # fmt: skip
+    if proc.returncode != 0:
+        assert_one_line_error(proc, "torch-cuda:")

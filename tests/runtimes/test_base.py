@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+
+from lenet_deploy.errors import InputError
+from lenet_deploy.runtimes.base import Runtime, validate_batch
+
+
+def test_float32_contiguous_passes_through_without_copy():
+    x = np.zeros((2, 1, 32, 32), np.float32)
+    assert validate_batch(x) is x
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float16, np.uint8, np.int32])
+def test_real_dtypes_are_converted(dtype):
+    out = validate_batch(np.ones((3, 1, 32, 32), dtype))
+    assert out.dtype == np.float32 and out.shape == (3, 1, 32, 32) and out.max() == 1
+
+
+def test_non_contiguous_is_made_contiguous():
+    big = np.random.default_rng(0).random((2, 1, 32, 64), dtype=np.float32)
+    view = big[..., ::2]
+    out = validate_batch(view)
+    assert out.flags.c_contiguous
+    np.testing.assert_array_equal(out, view)
+
+
+def test_nested_lists_work():
+    assert validate_batch(np.zeros((1, 1, 32, 32)).tolist()).shape == (1, 1, 32, 32)
+
+
+@pytest.mark.parametrize("x,fragment", [
+    (np.zeros((1, 32, 32), np.float32), "x[None]"),
+    (np.zeros((32, 32), np.float32), "x[None, None]"),
+    (np.zeros((5, 32, 32), np.float32), "x[:, None]"),
+    (np.zeros((2, 3, 32, 32), np.float32), "3 channels"),
+    (np.zeros((2, 32, 32, 1), np.float32), "channels-last"),
+    (np.zeros((2, 1, 28, 28), np.float32), "28x28 images, pad them to 32x32"),
+    (np.zeros((2, 1, 16, 16), np.float32), "got shape (2, 1, 16, 16)"),
+    (np.zeros((0, 1, 32, 32), np.float32), "empty batch"),
+    (np.array(["a", "b"]), "dtype <U1"),
+    ("an image", "dtype <U8"),
+    (np.zeros((1, 1, 32, 32), bool), "dtype bool"),
+    (np.zeros((1, 1, 32, 32), complex), "dtype complex128"),
+    ([[1, 2], [3]], "unconvertible list"),
+])  # fmt: skip
+def test_bad_inputs_name_expected_and_given(x, fragment):
+    with pytest.raises(InputError) as err:
+        validate_batch(x)
+    message = str(err.value)
+    assert fragment in message
+    assert "(N, 1, 32, 32)" in message or "finite" in message
+    assert isinstance(err.value, ValueError)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_values(bad):
+    x = np.zeros((2, 1, 32, 32), np.float32)
+    x[1, 0, 5, 7] = bad
+    with pytest.raises(InputError, match="1 NaN/inf value"):
+        validate_batch(x)
+
+
+def test_huge_finite_values_are_not_mistaken_for_inf():
+    x = np.full((1, 1, 32, 32), 3e30, np.float32)  # the sum of squares overflows
+    assert validate_batch(x) is x
+
+
+class Echo(Runtime):
+    name = "echo"
+
+    def __init__(self):
+        self.calls = []
+        self.closed_count = 0
+
+    def _predict(self, x):
+        self.calls.append(x)
+        return np.tile(np.arange(10, dtype=np.float32), (len(x), 1))
+
+    def _close(self):
+        self.closed_count += 1
+
+
+def test_predict_validates_once_then_calls_adapter():
+    rt = Echo()
+    with pytest.raises(InputError):
+        rt.predict(np.zeros((1, 32, 32)))
+    assert rt.calls == []
+    rt.predict(np.zeros((2, 1, 32, 32), np.float64))
+    assert rt.calls[0].dtype == np.float32
+
+
+def test_probabilities_and_labels():
+    rt = Echo()
+    probs = rt.predict_proba(np.zeros((3, 1, 32, 32), np.float32))
+    np.testing.assert_allclose(probs.sum(1), 1, rtol=1e-6)
+    assert (rt.predict_labels(np.zeros((3, 1, 32, 32), np.float32)) == 9).all()
+
+
+def test_close_is_idempotent_and_blocks_predict():
+    with Echo() as rt:
+        pass
+    rt.close()
+    assert rt.closed_count == 1
+    with pytest.raises(Exception, match="after close"):
+        rt.predict(np.zeros((1, 1, 32, 32), np.float32))
