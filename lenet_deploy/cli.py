@@ -260,6 +260,63 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- verify
+def _add_verify(sub) -> None:
+    from .artifacts import DEFAULT_DIR
+    from .parity import DEFAULT_ATOL, DEFAULT_REFERENCE, DEFAULT_RTOL
+
+    p = sub.add_parser(
+        "verify", help="check every runtime computes what the reference does (parity)",
+        description="Run every runtime on the real test split and edge inputs (zeros, ones, "
+        "noise, batches of 1/3/7/1000) and compare with the reference elementwise "
+        "(|a-b| <= atol + rtol*|ref|) and by top-1. Exit 0: all pass; 1: a parity failure; "
+        "2: an error (missing model, unknown or unavailable named runtime).",
+    )  # fmt: skip
+    p.add_argument(
+        "--model",
+        default=DEFAULT_DIR,
+        help=f"artifacts directory (default: {DEFAULT_DIR}/), or a .onnx/.pt file",
+    )
+    p.add_argument(
+        "--runtimes",
+        default="all",
+        help="'all' (default: every registered runtime; unavailable ones are "
+        "skipped with the reason) or a comma-separated list",
+    )
+    p.add_argument(
+        "--reference",
+        default=DEFAULT_REFERENCE,
+        help=f"runtime the others are compared with (default: {DEFAULT_REFERENCE})",
+    )
+    p.add_argument("--atol", type=float, default=DEFAULT_ATOL, help=f"default: {DEFAULT_ATOL:g}")
+    p.add_argument("--rtol", type=float, default=DEFAULT_RTOL, help=f"default: {DEFAULT_RTOL:g}")
+    p.add_argument("--json", metavar="PATH", help="write the records as JSON (atomically)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=_cmd_verify)
+
+
+def _runtime_list(text: str) -> list[str] | None:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    return None if names in ([], ["all"]) else names
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .formatting import parity_table
+    from .parity import verify
+
+    report = verify(args.model, _runtime_list(args.runtimes), reference=args.reference,
+                    atol=args.atol, rtol=args.rtol, progress=lambda m: _say(args, m))  # fmt: skip
+    print(parity_table(report))
+    if args.json:
+        _write_json(args.json, {"reference": report.reference, "atol": report.atol,
+                                "rtol": report.rtol, "passed": bool(report),
+                                "input_sets": dict(report.input_sets),
+                                "records": report.records()})  # fmt: skip
+    if not report.compared:
+        print("no runtime was compared with the reference", file=sys.stderr)
+    return 0 if report else EXIT_FAILED
+
+
 # --------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -275,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_SUBCOMMANDS = [_add_train, _add_export, _add_predict, _add_runtimes]
+_SUBCOMMANDS = [_add_train, _add_export, _add_verify, _add_predict, _add_runtimes]
 
 
 def main(argv: list[str] | None = None) -> int:
