@@ -28,8 +28,11 @@ def main() -> None:
     from lenet_deploy.runtimes import load_runtime
 
     runtime = load_runtime("ort-cpu", args.model, threads=args.threads)
-    raw = ort.InferenceSession(str(runtime.path), runtime._session.get_session_options(),
-                               providers=["CPUExecutionProvider"])  # fmt: skip
+    raw = ort.InferenceSession(
+        str(runtime.path),
+        runtime._session.get_session_options(),
+        providers=["CPUExecutionProvider"],
+    )
     x = np.random.default_rng(0).random((args.batch, 1, 32, 32), dtype=np.float32)
     feed = {"image": x}
     for _ in range(500):  # warm-up both

@@ -28,8 +28,9 @@ FLOOR = "import numpy, onnxruntime"
 
 
 def measure(code: str, *args: str) -> tuple[float, float]:
-    proc = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", code, *args],
-                          capture_output=True, text=True)  # fmt: skip
+    proc = subprocess.run(
+        ["/usr/bin/time", "-v", sys.executable, "-c", code, *args], capture_output=True, text=True
+    )
     if proc.returncode != 0:
         raise SystemExit(proc.stderr)
     wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", proc.stderr)
@@ -47,8 +48,10 @@ def main() -> None:
     if not Path(args.model).exists():
         raise SystemExit(f"{args.model} not found: run 'lenet-deploy export' first")
     measure(APP, args.model)  # warm the page cache
-    cases = [("numpy+onnxruntime import (floor)", FLOOR, []),
-             ("app: import + load + 1st predict", APP, [args.model])]  # fmt: skip
+    cases = [
+        ("numpy+onnxruntime import (floor)", FLOOR, []),
+        ("app: import + load + 1st predict", APP, [args.model]),
+    ]
     for label, code, extra in cases:
         samples = [measure(code, *extra) for _ in range(args.runs)]
         wall = statistics.median(s[0] for s in samples)

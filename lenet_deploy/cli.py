@@ -109,11 +109,12 @@ def _add_export(sub) -> None:
     from .artifacts import CHECKPOINT_NAME, DEFAULT_DIR, ONNX_NAME
 
     p = sub.add_parser(
-        "export", help="export the checkpoint to one ONNX file, gated by checker/shapes/parity",
+        "export",
+        help="export the checkpoint to one ONNX file, gated by checker/shapes/parity",
         description="Export a trained checkpoint to a self-contained ONNX file. The file is put "
         "in place only after onnx.checker, shape inference and onnxruntime-vs-torch parity "
         "(batch 1, 3, 7, 1000) all pass; otherwise the existing file is left untouched.",
-    )  # fmt: skip
+    )
     p.add_argument(
         "--checkpoint",
         default=None,
@@ -218,11 +219,12 @@ def _add_predict(sub) -> None:
     from .artifacts import DEFAULT_DIR
 
     p = sub.add_parser(
-        "predict", help="classify image files (PNG/JPEG/.npy) with any runtime",
+        "predict",
+        help="classify image files (PNG/JPEG/.npy) with any runtime",
         description="Classify digit images. Files are made grayscale, scaled to [0, 1], "
         "inverted when dark-on-light (border brighter than 0.5), and resized to 28x28 + padded "
         "to 32x32 like the training data (32x32 images are used as they are).",
-    )  # fmt: skip
+    )
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG or .npy files")
     p.add_argument("--runtime", default="ort-cpu", help="runtime name (default: ort-cpu)")
     p.add_argument(
@@ -247,9 +249,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             probs = runtime.predict_proba(batch)
             for i, row in enumerate(probs):
                 label = int(np.argmax(row))
-                records.append({"file": path, "index": i, "label": label,
-                                "probability": float(row[label]),
-                                "probabilities": [round(float(p), 6) for p in row]})  # fmt: skip
+                records.append(
+                    {
+                        "file": path,
+                        "index": i,
+                        "label": label,
+                        "probability": float(row[label]),
+                        "probabilities": [round(float(p), 6) for p in row],
+                    }
+                )
     if args.json:
         print(json.dumps({"runtime": args.runtime, "predictions": records}, indent=2))
         return 0
@@ -266,12 +274,13 @@ def _add_verify(sub) -> None:
     from .parity import DEFAULT_ATOL, DEFAULT_REFERENCE, DEFAULT_RTOL
 
     p = sub.add_parser(
-        "verify", help="check every runtime computes what the reference does (parity)",
+        "verify",
+        help="check every runtime computes what the reference does (parity)",
         description="Run every runtime on the real test split and edge inputs (zeros, ones, "
         "noise, batches of 1/3/7/1000) and compare with the reference elementwise "
         "(|a-b| <= atol + rtol*|ref|) and by top-1. Exit 0: all pass; 1: a parity failure; "
         "2: an error (missing model, unknown or unavailable named runtime).",
-    )  # fmt: skip
+    )
     p.add_argument(
         "--model",
         default=DEFAULT_DIR,
@@ -304,17 +313,287 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from .formatting import parity_table
     from .parity import verify
 
-    report = verify(args.model, _runtime_list(args.runtimes), reference=args.reference,
-                    atol=args.atol, rtol=args.rtol, progress=lambda m: _say(args, m))  # fmt: skip
+    report = verify(
+        args.model,
+        _runtime_list(args.runtimes),
+        reference=args.reference,
+        atol=args.atol,
+        rtol=args.rtol,
+        progress=lambda m: _say(args, m),
+    )
     print(parity_table(report))
     if args.json:
-        _write_json(args.json, {"reference": report.reference, "atol": report.atol,
-                                "rtol": report.rtol, "passed": bool(report),
-                                "input_sets": dict(report.input_sets),
-                                "records": report.records()})  # fmt: skip
+        _write_json(
+            args.json,
+            {
+                "reference": report.reference,
+                "atol": report.atol,
+                "rtol": report.rtol,
+                "passed": bool(report),
+                "input_sets": dict(report.input_sets),
+                "records": report.records(),
+            },
+        )
     if not report.compared:
         print("no runtime was compared with the reference", file=sys.stderr)
     return 0 if report else EXIT_FAILED
+
+
+# --------------------------------------------------------------------------- bench
+def _batch_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"batch sizes must be >= 1, got {text!r}")
+    return sizes
+
+
+def _add_bench_options(p, with_outputs: bool = True) -> None:
+    from .bench import DEFAULT_DURATION_S, DEFAULT_WARMUP
+
+    p.add_argument(
+        "--batch-sizes",
+        type=_batch_sizes,
+        default=(1, 8, 64, 256),
+        help="comma-separated (default: 1,8,64,256)",
+    )
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=DEFAULT_WARMUP,
+        help=f"untimed calls per runtime and batch size (default: {DEFAULT_WARMUP})",
+    )
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--iterations",
+        type=_positive_int,
+        default=None,
+        help="timed calls per runtime and batch size",
+    )
+    budget.add_argument(
+        "--duration",
+        type=_positive_float,
+        default=DEFAULT_DURATION_S,
+        help="timed seconds per runtime and batch size, used unless "
+        f"--iterations is given (default: {DEFAULT_DURATION_S})",
+    )
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        help="intra-op threads for every runtime (default: the usable CPUs)",
+    )
+    if with_outputs:
+        p.add_argument("--json", metavar="PATH", help="write every field as JSON")
+        p.add_argument("--csv", metavar="PATH", help="write one CSV row per runtime and batch")
+        p.add_argument("--markdown", metavar="PATH", help="write a Markdown table")
+        p.add_argument(
+            "--plot", metavar="PATH.png", help="plot throughput and p50 latency against batch size"
+        )
+
+
+def _add_bench(sub) -> None:
+    from .artifacts import DEFAULT_DIR
+
+    p = sub.add_parser(
+        "bench",
+        help="measure runtimes side by side (latency percentiles, throughput)",
+        description="Benchmark runtimes in interleaved rounds after warm-up: p50/p90/p99, IQR, "
+        "throughput and GFLOP/s per batch size, with the environment recorded.",
+    )
+    p.add_argument(
+        "--runtime",
+        action="append",
+        metavar="NAME",
+        help="runtime to measure; repeat for several, or 'all' (default: every "
+        "available runtime; unavailable ones are listed as skipped)",
+    )
+    p.add_argument(
+        "--model",
+        default=DEFAULT_DIR,
+        help=f"artifacts directory (default: {DEFAULT_DIR}/) or model file",
+    )
+    _add_bench_options(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_bench)
+
+
+def _bench_settings(args: argparse.Namespace):
+    from .bench import BenchSettings
+
+    return BenchSettings(
+        batch_sizes=args.batch_sizes,
+        warmup=args.warmup,
+        iterations=args.iterations,
+        duration_s=args.duration,
+        threads=args.threads,
+    )
+
+
+def _run_bench(args: argparse.Namespace, names: list[str] | None, model: str):
+    from .bench import benchmark, resolve_runtimes
+
+    chosen, skipped = resolve_runtimes(names)
+    for name, reason in skipped.items():
+        _say(args, f"skipping {name}: {reason.removeprefix(name + ': ')}")
+    settings = _bench_settings(args)
+    bar = _progress(args, len(chosen) * len(settings.batch_sizes) * settings.rounds, "bench")
+    try:
+        result = benchmark(
+            chosen, model, settings, progress=(lambda done, total: bar.update(1)) if bar else None
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    result.skipped = skipped
+    return result
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from . import bench_output
+
+    names = None if not args.runtime or "all" in args.runtime else args.runtime
+    if not Path(args.model).exists():
+        from .errors import ArtifactError
+
+        raise ArtifactError(f"model {args.model!r} not found; run 'lenet-deploy export' first")
+    result = _run_bench(args, names, args.model)
+    print(bench_output.text_table(result))
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    for option, write in (
+        ("json", bench_output.write_json),
+        ("csv", bench_output.write_csv),
+        ("markdown", bench_output.write_markdown),
+        ("plot", bench_output.write_plot),
+    ):
+        if getattr(args, option):
+            _say(args, f"wrote {write(result, getattr(args, option))}")
+    return 0
+
+
+def _progress(args: argparse.Namespace, total: int, desc: str):
+    if getattr(args, "quiet", False) or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="round", leave=False, file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- pipeline
+def _add_pipeline(sub) -> None:
+    from .artifacts import DEFAULT_DIR
+
+    p = sub.add_parser(
+        "pipeline",
+        help="train (if needed) -> export -> verify -> bench, with one summary",
+        description="The whole job on the embedded digits: train if DIR has no checkpoint, "
+        "export to ONNX (gated), verify every available runtime against torch-cpu, benchmark "
+        "them, and print one summary table. Exit 1 if parity fails.",
+    )
+    p.add_argument(
+        "--out", default=DEFAULT_DIR, help=f"artifacts directory (default: {DEFAULT_DIR}/)"
+    )
+    p.add_argument("--data", default="digits", help="dataset for training (default: digits)")
+    p.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=None,
+        help="training epochs if training is needed (default: 30)",
+    )
+    p.add_argument("--seed", type=int, default=None, help="training seed (default: 0)")
+    p.add_argument("--exporter", choices=("dynamo", "torchscript"), default="dynamo")
+    _add_bench_options(p, with_outputs=False)
+    p.add_argument("--report", metavar="PATH", help="write the summary and all records as JSON")
+    p.add_argument("--quiet", action="store_true", help="only the summary")
+    p.set_defaults(func=_cmd_pipeline, batch_size=None, lr=None)
+
+
+def _cmd_pipeline(args: argparse.Namespace) -> int:
+    from .artifacts import CHECKPOINT_NAME, ONNX_NAME
+    from .exporters.onnx import export_onnx
+    from .formatting import FAIL, PASS, parity_table, pct, table
+    from .model import load_checkpoint
+    from .parity import verify
+
+    out = Path(args.out)
+    checkpoint = out / CHECKPOINT_NAME
+    if checkpoint.exists():
+        _say(args, f"[1/4] train: using existing {checkpoint}")
+    else:
+        from .train import train
+
+        cfg = _train_config(args)
+        _say(
+            args,
+            f"[1/4] train: {checkpoint} not found, training on {cfg.data} for {cfg.epochs} epochs",
+        )
+        train(cfg, out, progress=not args.quiet)
+    _, meta = load_checkpoint(checkpoint)
+    _say(args, f"[2/4] export: {checkpoint} -> {out / ONNX_NAME}")
+    export_onnx(
+        checkpoint, out / ONNX_NAME, exporter=args.exporter, log=lambda m: _say(args, "      " + m)
+    )
+    _say(args, "[3/4] verify: every available runtime against torch-cpu")
+    parity = verify(out, progress=lambda m: _say(args, "      " + m))
+    if not args.quiet:
+        print(parity_table(parity), file=sys.stderr)
+    result = None
+    if parity:
+        _say(args, "[4/4] bench: available runtimes, interleaved rounds")
+        result = _run_bench(
+            args, [r.runtime for r in parity.compared] + [parity.reference], str(out)
+        )
+    else:
+        _say(args, "[4/4] bench: skipped because parity failed")
+
+    small, large = min(args.batch_sizes), max(args.batch_sizes)
+    by_name = {r.runtime: r for r in parity.results}
+    rows = []
+    for name in [parity.reference] + [r.runtime for r in parity.results]:
+        r = by_name.get(name)
+        status = (
+            "reference"
+            if name == parity.reference
+            else ("skipped" if r.status == "skipped" else PASS if r.passed else FAIL)
+        )
+        cells = {
+            m.batch_size: m for m in (result.measurements if result else []) if m.runtime == name
+        }
+        rows.append(
+            [
+                name,
+                status,
+                pct(parity.reference_accuracy if r is None else r.accuracy),
+                f"{cells[small].p50_ms:.3f}" if small in cells else "-",
+                f"{cells[large].throughput_ips:,.0f}" if large in cells else "-",
+            ]
+        )
+    print(
+        f"model: {checkpoint} ({meta.get('dataset')}, test accuracy "
+        f"{pct(meta.get('test_accuracy'))}) -> {out / ONNX_NAME}"
+    )
+    print(table(["runtime", "parity", "accuracy", f"p50 ms @{small}", f"images/s @{large}"], rows))
+    for name, reason in result.skipped.items() if result else []:
+        print(f"skipped {name}: {reason.removeprefix(name + ': ')}")
+    if args.report:
+        from . import bench_output
+
+        _write_json(
+            args.report,
+            {
+                "checkpoint": str(checkpoint),
+                "test_accuracy": meta.get("test_accuracy"),
+                "parity": parity.records(),
+                "parity_passed": bool(parity),
+                "bench": bench_output.payload(result) if result else None,
+            },
+        )
+    return 0 if parity else EXIT_FAILED
 
 
 # --------------------------------------------------------------------------- main
@@ -332,7 +611,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_SUBCOMMANDS = [_add_train, _add_export, _add_verify, _add_predict, _add_runtimes]
+_SUBCOMMANDS = [
+    _add_pipeline,
+    _add_train,
+    _add_export,
+    _add_verify,
+    _add_bench,
+    _add_predict,
+    _add_runtimes,
+]
 
 
 def main(argv: list[str] | None = None) -> int:

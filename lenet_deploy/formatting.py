@@ -13,8 +13,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     lines = []
     for row in cells:
-        parts = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:],
-                                                                         strict=True)]  # fmt: skip
+        parts = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
         lines.append("  ".join(parts).rstrip())
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
@@ -40,11 +41,31 @@ def parity_table(report) -> str:
     """The ``verify`` table: one row per runtime, then every failure, then skipped runtimes."""
     rows = [[f"{report.reference} (reference)", "", "", "", "", "", pct(report.reference_accuracy)]]
     for r in report.compared:
-        rows.append([r.runtime, PASS if r.passed else FAIL, sci(r.max_abs_diff),
-                     sci(r.max_rel_diff), r.outside_tolerance, pct(r.top1_agreement),
-                     pct(r.accuracy)])  # fmt: skip
-    lines = [table(["runtime", "parity", "max |diff|", "max rel", "outside tol",
-                    "top-1 agree", "accuracy"], rows)]  # fmt: skip
+        rows.append(
+            [
+                r.runtime,
+                PASS if r.passed else FAIL,
+                sci(r.max_abs_diff),
+                sci(r.max_rel_diff),
+                r.outside_tolerance,
+                pct(r.top1_agreement),
+                pct(r.accuracy),
+            ]
+        )
+    lines = [
+        table(
+            [
+                "runtime",
+                "parity",
+                "max |diff|",
+                "max rel",
+                "outside tol",
+                "top-1 agree",
+                "accuracy",
+            ],
+            rows,
+        )
+    ]
     for r in report.failed:
         for c in r.failures:
             lines.append(

@@ -42,8 +42,9 @@ def load_images(path: str | os.PathLike) -> np.ndarray:
 def to_model_input(images: np.ndarray, name: str = "array") -> np.ndarray:
     """Apply steps 3-4 of the rule to grayscale images (N, H, W) in [0, 1]."""
     if images.ndim != 3 or min(images.shape[1:]) < 2:
-        raise ImageError(f"{name}: expected grayscale image(s) (H, W) or (N, H, W); "
-                         f"got shape {images.shape}")  # fmt: skip
+        raise ImageError(
+            f"{name}: expected grayscale image(s) (H, W) or (N, H, W); got shape {images.shape}"
+        )
     if not np.isfinite(images).all():
         raise ImageError(f"{name}: contains NaN or infinite values")
     images = np.clip(images.astype(np.float32), 0.0, 1.0)
@@ -67,8 +68,9 @@ def _read_picture(path: Path) -> np.ndarray:
             img.load()
             gray = img.convert("L")
     except UnidentifiedImageError:
-        raise ImageError(f"{str(path)!r}: not an image Pillow can read "
-                         "(expected PNG, JPEG or .npy)") from None  # fmt: skip
+        raise ImageError(
+            f"{str(path)!r}: not an image Pillow can read (expected PNG, JPEG or .npy)"
+        ) from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"{str(path)!r}: unreadable image ({exc})") from None
     return np.asarray(gray, dtype=np.float32) / 255.0
@@ -84,13 +86,16 @@ def _read_npy(path: Path) -> np.ndarray:
     if arr.dtype.kind in "iu":
         arr = arr.astype(np.float32) / 255.0
     elif arr.size and np.nanmax(arr) > 1.0:
-        raise ImageError(f"{str(path)!r}: float pixels up to {float(np.nanmax(arr)):g}; "
-                         "expected [0, 1] (divide by 255, or save as uint8)")  # fmt: skip
+        raise ImageError(
+            f"{str(path)!r}: float pixels up to {float(np.nanmax(arr)):g}; "
+            "expected [0, 1] (divide by 255, or save as uint8)"
+        )
     if arr.ndim == 4 and arr.shape[1] == 1:
         arr = arr[:, 0]
     elif arr.ndim == 2:
         arr = arr[None]
     if arr.ndim != 3:
-        raise ImageError(f"{str(path)!r}: .npy has shape {arr.shape}; expected (H, W), "
-                         "(N, H, W) or (N, 1, H, W)")  # fmt: skip
+        raise ImageError(
+            f"{str(path)!r}: .npy has shape {arr.shape}; expected (H, W), (N, H, W) or (N, 1, H, W)"
+        )
     return arr.astype(np.float32)

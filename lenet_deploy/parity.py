@@ -248,11 +248,19 @@ def verify(
             got = {s.name: runtime.predict(s.x) for s in inputs}
             comparisons = [compare(got[s.name], want[s.name], atol, rtol, s.name) for s in inputs]
             status = "passed" if all(comparisons) else "failed"
-            results.append(RuntimeParity(name, reference, status, device=runtime.device,
-                                         accuracy=_accuracy(got, labelled),
-                                         comparisons=comparisons))  # fmt: skip
-    return ParityReport(reference, ref_accuracy, atol, rtol,
-                        [(s.name, len(s.x)) for s in inputs], results)  # fmt: skip
+            results.append(
+                RuntimeParity(
+                    name,
+                    reference,
+                    status,
+                    device=runtime.device,
+                    accuracy=_accuracy(got, labelled),
+                    comparisons=comparisons,
+                )
+            )
+    return ParityReport(
+        reference, ref_accuracy, atol, rtol, [(s.name, len(s.x)) for s in inputs], results
+    )
 
 
 def _accuracy(outputs: dict[str, np.ndarray], labelled: list[InputSet]) -> float | None:

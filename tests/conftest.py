@@ -66,7 +66,7 @@ PLUGIN_NAME = "test-ort-unoptimised"
 def _plugin_factory(artifact="artifacts", **options):
     from lenet_deploy.runtimes.ort import OrtRuntime
 
-    runtime = OrtRuntime(artifact, graph_optimization="disable", threads=1, **options)
+    runtime = OrtRuntime(artifact, **{"graph_optimization": "disable", "threads": 1, **options})
     runtime.name = PLUGIN_NAME
     return runtime
 

@@ -81,8 +81,15 @@ def sample_files(tmp_path_factory, digits):
 @pytest.mark.parametrize("runtime", ["ort-cpu", "torch-cpu"])
 def test_predict_prints_label_and_probability(exported_dir, sample_files, runtime):
     folder, labels = sample_files
-    proc = run_cli("predict", "--runtime", runtime, "--model", str(exported_dir),
-                   str(folder / "three.npy"), str(folder / "paper.png"))  # fmt: skip
+    proc = run_cli(
+        "predict",
+        "--runtime",
+        runtime,
+        "--model",
+        str(exported_dir),
+        str(folder / "three.npy"),
+        str(folder / "paper.png"),
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 4
@@ -104,18 +111,30 @@ def test_predict_json(exported_dir, sample_files):
 def test_predict_bad_files(exported_dir, tmp_path, sample_files):
     folder, _ = sample_files
     (tmp_path / "notes.txt").write_text("hello")
-    proc = run_cli("predict", "--model", str(exported_dir), str(folder / "paper.png"),
-                   str(tmp_path / "notes.txt"))  # fmt: skip
+    proc = run_cli(
+        "predict",
+        "--model",
+        str(exported_dir),
+        str(folder / "paper.png"),
+        str(tmp_path / "notes.txt"),
+    )
     assert_one_line_error(proc, "notes.txt", "not an image")
     assert proc.stdout == ""  # every file is checked before any prediction is printed
 
 
 def test_predict_unknown_and_unavailable_runtime(exported_dir, sample_files):
     folder, _ = sample_files
-    proc = run_cli("predict", "--runtime", "nope", "--model", str(exported_dir),
-                   str(folder / "paper.png"))  # fmt: skip
+    proc = run_cli(
+        "predict", "--runtime", "nope", "--model", str(exported_dir), str(folder / "paper.png")
+    )
     assert_one_line_error(proc, "unknown runtime 'nope'", "ort-cpu")
-    proc = run_cli("predict", "--runtime", "torch-cuda", "--model", str(exported_dir),
-                   str(folder / "paper.png"))  # fmt: skip
+    proc = run_cli(
+        "predict",
+        "--runtime",
+        "torch-cuda",
+        "--model",
+        str(exported_dir),
+        str(folder / "paper.png"),
+    )
     if proc.returncode != 0:
         assert_one_line_error(proc, "torch-cuda:")

@@ -32,11 +32,14 @@ def test_npy_shapes_and_dtypes(tmp_path, digits):
     assert load_images(tmp_path / "mnist.npy").shape == (3, 1, 32, 32)
 
 
-@pytest.mark.parametrize("name,content,fragment", [
-    ("a.png", b"not a png", "not an image Pillow can read"),
-    ("a.jpg", "truncated", "unreadable image"),
-    ("a.npy", b"garbage", "not a readable .npy"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "name,content,fragment",
+    [
+        ("a.png", b"not a png", "not an image Pillow can read"),
+        ("a.jpg", "truncated", "unreadable image"),
+        ("a.npy", b"garbage", "not a readable .npy"),
+    ],
+)
 def test_unreadable_files_name_the_file(tmp_path, name, content, fragment):
     path = tmp_path / name
     if content == "truncated":  # a real JPEG cut in half: the header reads, the pixels do not

@@ -84,8 +84,9 @@ def test_altered_weight_fails_and_names_runtime_and_size(altered_dir, tmp_path):
     assert "test-split" in [c.input_set for c in result.failures]
 
     out = tmp_path / "report.json"
-    proc = run_cli("verify", "--model", str(altered_dir), "--runtimes", "ort-cpu",
-                   "--json", str(out))  # fmt: skip
+    proc = run_cli(
+        "verify", "--model", str(altered_dir), "--runtimes", "ort-cpu", "--json", str(out)
+    )
     assert proc.returncode == 1, proc.stderr
     assert "✗ ort-cpu on test-split" in proc.stdout and "max |diff|" in proc.stdout
     (record,) = json.loads(out.read_text())["records"]
@@ -115,8 +116,15 @@ def test_cli_passes_with_json_records(exported_dir, tmp_path):
     payload = json.loads(out.read_text())
     assert payload["passed"] is True
     for record in payload["records"]:
-        for key in ("runtime", "reference", "max_abs_diff", "max_rel_diff", "top1_agreement",
-                    "accuracy", "passed"):  # fmt: skip
+        for key in (
+            "runtime",
+            "reference",
+            "max_abs_diff",
+            "max_rel_diff",
+            "top1_agreement",
+            "accuracy",
+            "passed",
+        ):
             assert key in record
         assert record["status"] in ("passed", "skipped")
     assert list(tmp_path.iterdir()) == [out]

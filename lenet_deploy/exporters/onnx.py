@@ -179,20 +179,31 @@ def _export_proto(model, opset: int, exporter: str, verbose: bool):
         with _quiet(verbose), torch.no_grad():
             if exporter == "dynamo":
                 program = torch.onnx.export(
-                    model, (example,), None, dynamo=True, opset_version=opset,
-                    input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                    model,
+                    (example,),
+                    None,
+                    dynamo=True,
+                    opset_version=opset,
+                    input_names=[INPUT_NAME],
+                    output_names=[OUTPUT_NAME],
                     dynamic_shapes={"x": {0: torch.export.Dim("batch")}},
-                    external_data=False, verbose=verbose,
-                )  # fmt: skip
+                    external_data=False,
+                    verbose=verbose,
+                )
                 proto = program.model_proto
             else:
                 buf = io.BytesIO()
                 torch.onnx.export(
-                    model, (example,), buf, dynamo=False, opset_version=opset,
-                    input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                    model,
+                    (example,),
+                    buf,
+                    dynamo=False,
+                    opset_version=opset,
+                    input_names=[INPUT_NAME],
+                    output_names=[OUTPUT_NAME],
                     dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
                     verbose=verbose,
-                )  # fmt: skip
+                )
                 proto = onnx.load_from_string(buf.getvalue())
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -268,8 +279,9 @@ def run_gates(
     gates = []
     for number, check in enumerate((_gate_checker, _gate_shapes, _gate_parity), start=1):
         try:
-            gate = check(proto, torch_model=torch_model, images=images, batches=batches,
-                         atol=atol, rtol=rtol)  # fmt: skip
+            gate = check(
+                proto, torch_model=torch_model, images=images, batches=batches, atol=atol, rtol=rtol
+            )
         except Exception as exc:  # a gate that crashes has failed; report it with the others
             name = check.__name__.removeprefix("_gate_")
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -324,7 +336,8 @@ def _gate_parity(proto, *, torch_model, images, batches, atol, rtol, **_) -> Gat
     if problems:
         return Gate("parity", False, "; ".join(problems))
     return Gate(
-        "parity", True,
+        "parity",
+        True,
         f"onnxruntime CPU == torch at batch {batch_list}, max |diff| {worst_abs:.2g} "
         f"(atol {atol:g}, rtol {rtol:g})",
-    )  # fmt: skip
+    )

@@ -31,8 +31,9 @@ def validate_batch(x: Any) -> np.ndarray:
         try:
             arr = np.asarray(x)
         except (ValueError, TypeError) as exc:
-            raise InputError(f"expected {INPUT_SPEC.describe()}; got an unconvertible "
-                             f"{type(x).__name__} ({exc})") from None  # fmt: skip
+            raise InputError(
+                f"expected {INPUT_SPEC.describe()}; got an unconvertible {type(x).__name__} ({exc})"
+            ) from None
         if arr.dtype.kind not in "fiu":
             raise InputError(
                 f"expected {INPUT_SPEC.describe()}; got dtype {arr.dtype} "
@@ -70,13 +71,17 @@ def _shape_message(shape: tuple) -> str:
     if len(shape) == 3 and shape[1:] == (IMAGE_SIZE, IMAGE_SIZE):
         return f"{expected}; {got}: images without the channel axis, pass x[:, None]"
     if len(shape) == 4 and shape[2:] == (IMAGE_SIZE, IMAGE_SIZE) and shape[1] != CHANNELS:
-        return (f"{expected}; {got}: {shape[1]} channels, LeNet takes grayscale; convert, e.g. "
-                "x.mean(axis=1, keepdims=True)")  # fmt: skip
+        return (
+            f"{expected}; {got}: {shape[1]} channels, LeNet takes grayscale; convert, e.g. "
+            "x.mean(axis=1, keepdims=True)"
+        )
     if len(shape) == 4 and shape[1] == IMAGE_SIZE and shape[3] == CHANNELS:
         return f"{expected}; {got}: channels-last (NHWC), pass x.transpose(0, 3, 1, 2)"
     if len(shape) >= 2 and shape[-2:] == (28, 28):
-        return (f"{expected}; {got}: 28x28 images, pad them to 32x32 "
-                "(lenet_deploy.data.preprocess does, or np.pad 2 pixels per side)")  # fmt: skip
+        return (
+            f"{expected}; {got}: 28x28 images, pad them to 32x32 "
+            "(lenet_deploy.data.preprocess does, or np.pad 2 pixels per side)"
+        )
     return f"{expected}; {got}"
 
 

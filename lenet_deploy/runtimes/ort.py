@@ -63,8 +63,10 @@ class OrtRuntime(Runtime):
         self.name = "ort-cuda" if self._cuda else "ort-cpu"
         self.device = f"cuda:{device_id}" if self._cuda else "cpu"
         if graph_optimization not in OPT_LEVELS:
-            raise ArtifactError(f"{self.name}: graph_optimization must be one of "
-                                f"{', '.join(OPT_LEVELS)}; got {graph_optimization!r}")  # fmt: skip
+            raise ArtifactError(
+                f"{self.name}: graph_optimization must be one of "
+                f"{', '.join(OPT_LEVELS)}; got {graph_optimization!r}"
+            )
         self.path = resolve(artifact, "onnx")
         options = ort.SessionOptions()
         if threads is not None:
@@ -77,11 +79,14 @@ class OrtRuntime(Runtime):
             options.optimized_model_filepath = str(optimized_model_path)
         if self._cuda:
             if cudnn_conv_algo_search not in CUDNN_SEARCH:
-                raise ArtifactError(f"ort-cuda: cudnn_conv_algo_search must be one of "
-                                    f"{', '.join(CUDNN_SEARCH)}")  # fmt: skip
-            cuda_options = {"device_id": int(device_id),
-                            "cudnn_conv_algo_search": cudnn_conv_algo_search,
-                            "use_tf32": int(bool(use_tf32))}  # fmt: skip
+                raise ArtifactError(
+                    f"ort-cuda: cudnn_conv_algo_search must be one of {', '.join(CUDNN_SEARCH)}"
+                )
+            cuda_options = {
+                "device_id": int(device_id),
+                "cudnn_conv_algo_search": cudnn_conv_algo_search,
+                "use_tf32": int(bool(use_tf32)),
+            }
             providers = [("CUDAExecutionProvider", cuda_options), "CPUExecutionProvider"]
             _preload_cuda_libraries(ort)
         else:
@@ -147,7 +152,8 @@ class OrtRuntime(Runtime):
                 (n, 1, 32, 32), np.float32, "cuda", self._device_id
             )
             device_out = ort.OrtValue.ortvalue_from_shape_and_type(
-                (n, NUM_CLASSES), np.float32, "cuda", self._device_id)  # fmt: skip
+                (n, NUM_CLASSES), np.float32, "cuda", self._device_id
+            )
             binding = self._session.io_binding()
             binding.bind_ortvalue_input(INPUT_NAME, device_in)
             binding.bind_ortvalue_output(OUTPUT_NAME, device_out)
@@ -156,10 +162,15 @@ class OrtRuntime(Runtime):
 
     def info(self) -> dict[str, Any]:
         options = self._session.get_session_options()
-        return {"name": self.name, "device": self.device, "engine": "onnxruntime",
-                "engine_version": self._ort.__version__, "providers": self.providers,
-                "threads": self._threads or options.intra_op_num_threads or "default",
-                "graph_optimization": str(options.graph_optimization_level)}  # fmt: skip
+        return {
+            "name": self.name,
+            "device": self.device,
+            "engine": "onnxruntime",
+            "engine_version": self._ort.__version__,
+            "providers": self.providers,
+            "threads": self._threads or options.intra_op_num_threads or "default",
+            "graph_optimization": str(options.graph_optimization_level),
+        }
 
     def _close(self) -> None:
         self._bindings.clear()
@@ -167,9 +178,13 @@ class OrtRuntime(Runtime):
 
 
 def _opt_level(ort, name: str):
-    levels = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
-              "extended": "ORT_ENABLE_EXTENDED", "layout": "ORT_ENABLE_LAYOUT",
-              "all": "ORT_ENABLE_ALL"}  # fmt: skip
+    levels = {
+        "disable": "ORT_DISABLE_ALL",
+        "basic": "ORT_ENABLE_BASIC",
+        "extended": "ORT_ENABLE_EXTENDED",
+        "layout": "ORT_ENABLE_LAYOUT",
+        "all": "ORT_ENABLE_ALL",
+    }
     level = getattr(ort.GraphOptimizationLevel, levels[name], None)
     if level is None:  # older onnxruntime without the "layout" level
         level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -227,8 +242,11 @@ def _cuda_failure(log: str, ort) -> str:
     if match:
         reason = f"failed to load {os.path.basename(match.group(1))} ({match.group(2).strip()})"
     else:
-        errors = [line.split("] ", 1)[-1].strip() for line in log.splitlines() if ":E:" in line
-                  or "[E:" in line or "Failed to create CUDAExecutionProvider" in line]  # fmt: skip
+        errors = [
+            line.split("] ", 1)[-1].strip()
+            for line in log.splitlines()
+            if ":E:" in line or "[E:" in line or "Failed to create CUDAExecutionProvider" in line
+        ]
         reason = errors[0] if errors else "onnxruntime fell back to the CPU without logging why"
     need = re.search(r"Require (cuDNN [\d.*]+ and CUDA [\d.*]+)", log)
     if need:
@@ -246,8 +264,10 @@ def cuda_probe() -> str | None:
     import onnxruntime as ort
 
     if "CUDAExecutionProvider" not in ort.get_available_providers():
-        return (f"this onnxruntime {ort.__version__} build has no CUDAExecutionProvider "
-                "(install onnxruntime-gpu instead of onnxruntime)")  # fmt: skip
+        return (
+            f"this onnxruntime {ort.__version__} build has no CUDAExecutionProvider "
+            "(install onnxruntime-gpu instead of onnxruntime)"
+        )
     _preload_cuda_libraries(ort)
     with _capture_stderr() as logged:
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
@@ -278,6 +298,10 @@ def _factory(provider: str):
 
 ENTRIES = [
     RuntimeEntry("ort-cpu", _factory("cpu"), None, "onnxruntime, CPUExecutionProvider"),
-    RuntimeEntry("ort-cuda", _factory("cuda"), cuda_probe,
-                 "onnxruntime-gpu, CUDAExecutionProvider with IO binding"),
-]  # fmt: skip
+    RuntimeEntry(
+        "ort-cuda",
+        _factory("cuda"),
+        cuda_probe,
+        "onnxruntime-gpu, CUDAExecutionProvider with IO binding",
+    ),
+]

@@ -86,9 +86,13 @@ class TorchRuntime(Runtime):
             self._torch.cuda.synchronize(self._device)
 
     def info(self) -> dict[str, Any]:
-        info = {"name": self.name, "device": self.device, "engine": "torch",
-                "engine_version": str(self._torch.__version__),
-                "threads": self._threads}  # fmt: skip
+        info = {
+            "name": self.name,
+            "device": self.device,
+            "engine": "torch",
+            "engine_version": str(self._torch.__version__),
+            "threads": self._threads,
+        }
         if self._device.type == "cuda":
             info["gpu"] = self._torch.cuda.get_device_name(self._device)
             info["tf32"] = self._tf32
@@ -108,12 +112,16 @@ def cuda_unavailable_reason(device: str = "cuda:0") -> str | None:
     if torch.version.cuda is None:
         return f"torch {torch.__version__} is a CPU-only build (no CUDA); {fix}"
     if not torch.cuda.is_available():
-        return (f"torch {torch.__version__} (CUDA {torch.version.cuda}) finds no usable CUDA "
-                f"device (driver missing or CUDA_VISIBLE_DEVICES empty); {fix}")  # fmt: skip
+        return (
+            f"torch {torch.__version__} (CUDA {torch.version.cuda}) finds no usable CUDA "
+            f"device (driver missing or CUDA_VISIBLE_DEVICES empty); {fix}"
+        )
     index = torch.device(device).index or 0
     if index >= torch.cuda.device_count():
-        return (f"{device} does not exist: {torch.cuda.device_count()} CUDA device(s) visible; "
-                "pass device='cuda:0'")  # fmt: skip
+        return (
+            f"{device} does not exist: {torch.cuda.device_count()} CUDA device(s) visible; "
+            "pass device='cuda:0'"
+        )
     return None
 
 
@@ -132,6 +140,10 @@ def _factory(default_device: str):
 
 ENTRIES = [
     RuntimeEntry("torch-cpu", _factory("cpu"), None, "PyTorch eager on the CPU (reference)"),
-    RuntimeEntry("torch-cuda", _factory("cuda:0"), lambda: cuda_unavailable_reason("cuda:0"),
-                 "PyTorch eager on an NVIDIA GPU"),
-]  # fmt: skip
+    RuntimeEntry(
+        "torch-cuda",
+        _factory("cuda:0"),
+        lambda: cuda_unavailable_reason("cuda:0"),
+        "PyTorch eager on an NVIDIA GPU",
+    ),
+]

@@ -139,8 +139,12 @@ def _discover_plugins() -> None:
             obj = ep.load()
         except Exception as exc:  # a broken plug-in must not break the built-ins
             reason = f"plug-in failed to import: {type(exc).__name__}: {exc}"
-            register_runtime(ep.name, _broken(ep.name, exc), probe=lambda r=reason: r,
-                             description=f"plug-in {ep.value}")  # fmt: skip
+            register_runtime(
+                ep.name,
+                _broken(ep.name, exc),
+                probe=lambda r=reason: r,
+                description=f"plug-in {ep.value}",
+            )
             continue
         if isinstance(obj, RuntimeEntry):
             register_runtime(ep.name, obj.factory, probe=obj.probe, description=obj.description)

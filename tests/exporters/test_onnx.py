@@ -15,16 +15,24 @@ from lenet_deploy.model import LeNet, file_sha256, load_checkpoint
 @pytest.fixture(scope="module", params=["dynamo", "torchscript"])
 def exported(request, trained_dir, digits, tmp_path_factory):
     path = tmp_path_factory.mktemp(request.param) / "model.onnx"
-    report = export_onnx(trained_dir / "lenet.pt", path, exporter=request.param,
-                         parity_images=digits.x_test)  # fmt: skip
+    report = export_onnx(
+        trained_dir / "lenet.pt", path, exporter=request.param, parity_images=digits.x_test
+    )
     return request.param, path, report
 
 
 def test_round_trip_is_one_self_contained_file(exported):
     exporter, path, report = exported
-    assert report and report.path == path and [g.name for g in report.gates] == [
-        "checker", "shapes", "parity",
-    ]  # fmt: skip
+    assert (
+        report
+        and report.path == path
+        and [g.name for g in report.gates]
+        == [
+            "checker",
+            "shapes",
+            "parity",
+        ]
+    )
     assert list(path.parent.iterdir()) == [path]  # no .data file beside it, no temp leftovers
     proto = onnx.load(str(path))
     assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer)
@@ -75,7 +83,8 @@ def test_normalisation_is_inside_the_graph(exported, trained_dir, digits):
     assert float(model.mean) != 0.0
     x = digits.x_test[:5]
     got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
-        None, {"image": x})[0]  # fmt: skip
+        None, {"image": x}
+    )[0]
     with torch.inference_mode():
         raw_net = model.net(torch.from_numpy(x)).numpy()  # without normalisation: different
     assert not np.allclose(got, raw_net, atol=1e-3)
@@ -136,9 +145,14 @@ def _inject_parity(monkeypatch):
     monkeypatch.setattr(ort.InferenceSession, "run", off)
 
 
-@pytest.mark.parametrize("inject,gate", [
-    (_inject_checker, "checker"), (_inject_shapes, "shapes"), (_inject_parity, "parity"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "inject,gate",
+    [
+        (_inject_checker, "checker"),
+        (_inject_shapes, "shapes"),
+        (_inject_parity, "parity"),
+    ],
+)
 def test_failed_gate_leaves_existing_file_intact(good_file, digits, monkeypatch, inject, gate):
     path, before = good_file
     inject(monkeypatch)
@@ -170,8 +184,13 @@ def test_unsupported_opset_and_exporter(tmp_path):
 
 
 def test_opset_is_honoured_and_recorded(tmp_path, digits):
-    report = export_onnx(LeNet(), tmp_path / "m.onnx", opset=13, exporter="torchscript",
-                         parity_images=digits.x_test[:4])  # fmt: skip
+    report = export_onnx(
+        LeNet(),
+        tmp_path / "m.onnx",
+        opset=13,
+        exporter="torchscript",
+        parity_images=digits.x_test[:4],
+    )
     assert onnx.load(str(tmp_path / "m.onnx")).opset_import[0].version == 13
     assert read_metadata(tmp_path / "m.onnx")["opset"] == "13" and report.opset == 13
 
@@ -223,14 +242,26 @@ def test_cli_not_a_checkpoint(tmp_path, existing):
 def test_cli_unwritable_output(trained_dir, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    proc = run_cli("export", "--checkpoint", str(trained_dir / "lenet.pt"),
-                   "--out", str(blocker / "lenet.onnx"))  # fmt: skip
+    proc = run_cli(
+        "export",
+        "--checkpoint",
+        str(trained_dir / "lenet.pt"),
+        "--out",
+        str(blocker / "lenet.onnx"),
+    )
     assert_one_line_error(proc, "cannot write to output directory")
 
 
 def test_cli_unsupported_opset(trained_dir, existing):
-    proc = run_cli("export", "--checkpoint", str(trained_dir / "lenet.pt"), "--opset", "99",
-                   "--out", str(existing))  # fmt: skip
+    proc = run_cli(
+        "export",
+        "--checkpoint",
+        str(trained_dir / "lenet.pt"),
+        "--opset",
+        "99",
+        "--out",
+        str(existing),
+    )
     assert_one_line_error(proc, "opset 99", "--opset 18..23")
     _assert_untouched(existing)
 
@@ -242,8 +273,9 @@ def test_cli_gate_failure_lists_every_check(trained_dir, existing, monkeypatch, 
         raise ExportError("exported model failed 2 of 3 gates", ["checker: bad", "parity: off"])
 
     monkeypatch.setattr(onnx_exporter, "export_onnx", failing)
-    code = cli.main(["export", "--checkpoint", str(trained_dir / "lenet.pt"),
-                     "--out", str(existing)])  # fmt: skip
+    code = cli.main(
+        ["export", "--checkpoint", str(trained_dir / "lenet.pt"), "--out", str(existing)]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert "FAILED checker: bad" in err and "FAILED parity: off" in err

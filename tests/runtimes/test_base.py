@@ -28,21 +28,24 @@ def test_nested_lists_work():
     assert validate_batch(np.zeros((1, 1, 32, 32)).tolist()).shape == (1, 1, 32, 32)
 
 
-@pytest.mark.parametrize("x,fragment", [
-    (np.zeros((1, 32, 32), np.float32), "x[None]"),
-    (np.zeros((32, 32), np.float32), "x[None, None]"),
-    (np.zeros((5, 32, 32), np.float32), "x[:, None]"),
-    (np.zeros((2, 3, 32, 32), np.float32), "3 channels"),
-    (np.zeros((2, 32, 32, 1), np.float32), "channels-last"),
-    (np.zeros((2, 1, 28, 28), np.float32), "28x28 images, pad them to 32x32"),
-    (np.zeros((2, 1, 16, 16), np.float32), "got shape (2, 1, 16, 16)"),
-    (np.zeros((0, 1, 32, 32), np.float32), "empty batch"),
-    (np.array(["a", "b"]), "dtype <U1"),
-    ("an image", "dtype <U8"),
-    (np.zeros((1, 1, 32, 32), bool), "dtype bool"),
-    (np.zeros((1, 1, 32, 32), complex), "dtype complex128"),
-    ([[1, 2], [3]], "unconvertible list"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "x,fragment",
+    [
+        (np.zeros((1, 32, 32), np.float32), "x[None]"),
+        (np.zeros((32, 32), np.float32), "x[None, None]"),
+        (np.zeros((5, 32, 32), np.float32), "x[:, None]"),
+        (np.zeros((2, 3, 32, 32), np.float32), "3 channels"),
+        (np.zeros((2, 32, 32, 1), np.float32), "channels-last"),
+        (np.zeros((2, 1, 28, 28), np.float32), "28x28 images, pad them to 32x32"),
+        (np.zeros((2, 1, 16, 16), np.float32), "got shape (2, 1, 16, 16)"),
+        (np.zeros((0, 1, 32, 32), np.float32), "empty batch"),
+        (np.array(["a", "b"]), "dtype <U1"),
+        ("an image", "dtype <U8"),
+        (np.zeros((1, 1, 32, 32), bool), "dtype bool"),
+        (np.zeros((1, 1, 32, 32), complex), "dtype complex128"),
+        ([[1, 2], [3]], "unconvertible list"),
+    ],
+)
 def test_bad_inputs_name_expected_and_given(x, fragment):
     with pytest.raises(InputError) as err:
         validate_batch(x)

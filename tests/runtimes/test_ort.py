@@ -30,8 +30,9 @@ def test_ort_path_never_imports_torch(exported_dir):
 
 
 def test_options_are_applied(exported_dir):
-    with load_runtime("ort-cpu", exported_dir, threads=1, graph_optimization="basic",
-                      spinning=False) as rt:  # fmt: skip
+    with load_runtime(
+        "ort-cpu", exported_dir, threads=1, graph_optimization="basic", spinning=False
+    ) as rt:
         options = rt._session.get_session_options()
         assert options.intra_op_num_threads == 1
         assert (
@@ -72,11 +73,14 @@ class FallbackSession:
     """Behaves like onnxruntime when the CUDA provider fails: logs, then runs on the CPU."""
 
     def __init__(self, *args, **kwargs):
-        os.write(2, b"\x1b[1;31m2026 [E:onnxruntime:Default, provider_bridge_ort.cc:2458] "
-                    b"Failed to load library /x/libonnxruntime_providers_cuda.so with error: "
-                    b"libcublasLt.so.13: cannot open shared object file\x1b[m\n"
-                    b"[W:onnxruntime] Failed to create CUDAExecutionProvider. Require cuDNN 9.* "
-                    b"and CUDA 13.*. Please install\n")  # fmt: skip
+        os.write(
+            2,
+            b"\x1b[1;31m2026 [E:onnxruntime:Default, provider_bridge_ort.cc:2458] "
+            b"Failed to load library /x/libonnxruntime_providers_cuda.so with error: "
+            b"libcublasLt.so.13: cannot open shared object file\x1b[m\n"
+            b"[W:onnxruntime] Failed to create CUDAExecutionProvider. Require cuDNN 9.* "
+            b"and CUDA 13.*. Please install\n",
+        )
 
     def get_providers(self):
         return ["CPUExecutionProvider"]

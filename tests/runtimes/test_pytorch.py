@@ -59,5 +59,6 @@ def test_torch_cuda_matches_cpu_with_tf32_off(trained_dir, digits):
         load_runtime("torch-cuda", trained_dir) as gpu,
     ):
         assert torch.backends.cuda.matmul.allow_tf32 is False
-        np.testing.assert_allclose(gpu.predict(digits.x_test), cpu.predict(digits.x_test),
-                                   atol=1e-5, rtol=1e-4)  # fmt: skip
+        np.testing.assert_allclose(
+            gpu.predict(digits.x_test), cpu.predict(digits.x_test), atol=1e-5, rtol=1e-4
+        )

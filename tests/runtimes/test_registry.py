@@ -98,8 +98,9 @@ def test_entry_point_plugins_are_discovered(tmp_path, monkeypatch):
         importlib.metadata.EntryPoint("demo-factory", "lenet_plugin_demo:factory", group),
         importlib.metadata.EntryPoint("demo-broken", "no_such_module_xyz:factory", group),
     ]
-    monkeypatch.setattr(importlib.metadata, "entry_points",
-                        lambda group=None: [e for e in eps if e.group == group])  # fmt: skip
+    monkeypatch.setattr(
+        importlib.metadata, "entry_points", lambda group=None: [e for e in eps if e.group == group]
+    )
     try:
         registry._discover_plugins()
         assert {"demo-entry", "demo-factory", "demo-broken"} <= set(runtime_names())
