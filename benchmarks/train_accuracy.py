@@ -20,6 +20,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--epochs", type=int, default=None, help="override the default epochs")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a TrainConfig field (repeatable), e.g. --set "
+        "label_smoothing=0 to rerun an ablation",
+    )
     args = parser.parse_args()
 
     import torch
@@ -32,6 +40,10 @@ def main() -> None:
     cfg = TrainConfig()
     if args.epochs:
         cfg = dataclasses.replace(cfg, epochs=args.epochs)
+    for item in args.set:
+        key, value = item.split("=", 1)
+        kind = type(getattr(cfg, key))
+        cfg = dataclasses.replace(cfg, **{key: kind(value)})
     print(
         f"machine: {os.cpu_count()} cores, torch {torch.__version__}, "
         f"threads {torch.get_num_threads()}"

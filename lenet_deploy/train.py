@@ -36,11 +36,12 @@ class TrainConfig:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     seed: int = 0
-    #: Random translation in pixels (of the 32x32 input) and rotation in degrees per sample.
-    max_shift: float = 2.0
-    max_rotation: float = 10.0
+    #: Random translation in pixels (of the 32x32 input), rotation in degrees and relative
+    #: scale, drawn per sample per step.
+    max_shift: float = 3.0
+    max_rotation: float = 15.0
     max_scale: float = 0.1
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.1
 
 
 @dataclass

@@ -125,3 +125,26 @@ def test_missing_model_says_how_to_make_it(tmp_path):
     (tmp_path / "lenet.pt").write_bytes(b"x")
     with pytest.raises(ArtifactError, match="not a onnx file"):
         load_runtime("ort-cpu", tmp_path / "lenet.pt")
+
+
+def test_finiteness_is_checked_inside_the_engine_without_changing_logits(exported_dir, digits):
+    with load_runtime("ort-cpu", exported_dir) as rt:
+        assert rt.engine_checks_finite
+        names = [o.name for o in rt._session.get_outputs()]
+        assert names == ["logits", ort_mod.CHECK_NAME]
+        plain = onnxruntime.InferenceSession(str(rt.path), providers=["CPUExecutionProvider"])
+        x = digits.x_test[:7]
+        np.testing.assert_array_equal(rt.predict(x), plain.run(["logits"], {"image": x})[0])
+        for bad in (np.nan, np.inf, -np.inf):
+            y = x.copy()
+            y[3, 0, 9, 9] = bad
+            with pytest.raises(ValueError, match="1 NaN/inf value"):
+                rt.predict(y)
+        huge = np.full((1, 1, 32, 32), 3e30, np.float32)  # its sum of squares overflows
+        assert rt.predict(huge).shape == (1, 10)
+
+
+def test_input_check_is_added_once(exported_dir):
+    data = (exported_dir / "lenet.onnx").read_bytes()
+    once = ort_mod._with_input_check(data)
+    assert once != data and ort_mod._with_input_check(once) == once
