@@ -148,3 +148,24 @@ def test_input_check_is_added_once(exported_dir):
     data = (exported_dir / "lenet.onnx").read_bytes()
     once = ort_mod._with_input_check(data)
     assert once != data and ort_mod._with_input_check(once) == once
+
+
+@pytest.mark.gpu
+def test_ort_cuda_io_binding_matches_cpu(exported_dir, digits):
+    reason = ort_mod.cuda_probe()
+    if reason:
+        pytest.skip(f"ort-cuda unavailable: {reason}")
+    with (
+        load_runtime("ort-cuda", exported_dir) as gpu,
+        load_runtime("ort-cpu", exported_dir) as cpu,
+    ):
+        assert gpu.providers[0] == "CUDAExecutionProvider" and gpu.device == "cuda:0"
+        for batch in (1, 3, 64, 450):
+            x = digits.x_test[:batch]
+            np.testing.assert_allclose(gpu.predict(x), cpu.predict(x), atol=1e-5, rtol=1e-4)
+        # the phase API used by the benchmark: device buffers are reused per batch size
+        staged = gpu.upload(digits.x_test[:8])
+        first = gpu.download(gpu.compute(staged)).copy()
+        again = gpu.download(gpu.compute(gpu.upload(digits.x_test[:8])))
+        np.testing.assert_array_equal(first, again)
+        assert len(gpu._bindings) == 5
