@@ -514,86 +514,34 @@ def _add_pipeline(sub) -> None:
 
 
 def _cmd_pipeline(args: argparse.Namespace) -> int:
-    from .artifacts import CHECKPOINT_NAME, ONNX_NAME
-    from .exporters.onnx import export_onnx
-    from .formatting import FAIL, PASS, parity_table, pct, table
-    from .model import load_checkpoint
-    from .parity import verify
+    from .formatting import parity_table, pipeline_summary
+    from .pipeline import run_pipeline
 
-    out = Path(args.out)
-    checkpoint = out / CHECKPOINT_NAME
-    if checkpoint.exists():
-        _say(args, f"[1/4] train: using existing {checkpoint}")
-    else:
-        from .train import train
-
-        cfg = _train_config(args)
-        _say(
-            args,
-            f"[1/4] train: {checkpoint} not found, training on {cfg.data} for {cfg.epochs} epochs",
-        )
-        train(cfg, out, progress=not args.quiet)
-    _, meta = load_checkpoint(checkpoint)
-    _say(args, f"[2/4] export: {checkpoint} -> {out / ONNX_NAME}")
-    export_onnx(
-        checkpoint, out / ONNX_NAME, exporter=args.exporter, log=lambda m: _say(args, "      " + m)
+    settings = _bench_settings(args)
+    bar = None if args.quiet else _progress(args, 1, "bench")
+    result = run_pipeline(
+        args.out,
+        train_config=_train_config(args),
+        exporter=args.exporter,
+        bench_settings=settings,
+        log=lambda m: _say(args, m),
+        train_progress=not args.quiet,
+        bench_progress=(lambda done, total: _advance(bar, done, total)) if bar else None,
     )
-    _say(args, "[3/4] verify: every available runtime against torch-cpu")
-    parity = verify(out, progress=lambda m: _say(args, "      " + m))
-    if not args.quiet:
-        print(parity_table(parity), file=sys.stderr)
-    result = None
-    if parity:
-        _say(args, "[4/4] bench: available runtimes, interleaved rounds")
-        result = _run_bench(
-            args, [r.runtime for r in parity.compared] + [parity.reference], str(out)
-        )
-    else:
-        _say(args, "[4/4] bench: skipped because parity failed")
-
-    small, large = min(args.batch_sizes), max(args.batch_sizes)
-    by_name = {r.runtime: r for r in parity.results}
-    rows = []
-    for name in [parity.reference] + [r.runtime for r in parity.results]:
-        r = by_name.get(name)
-        status = (
-            "reference"
-            if name == parity.reference
-            else ("skipped" if r.status == "skipped" else PASS if r.passed else FAIL)
-        )
-        cells = {
-            m.batch_size: m for m in (result.measurements if result else []) if m.runtime == name
-        }
-        rows.append(
-            [
-                name,
-                status,
-                pct(parity.reference_accuracy if r is None else r.accuracy),
-                f"{cells[small].p50_ms:.3f}" if small in cells else "-",
-                f"{cells[large].throughput_ips:,.0f}" if large in cells else "-",
-            ]
-        )
-    print(
-        f"model: {checkpoint} ({meta.get('dataset')}, test accuracy "
-        f"{pct(meta.get('test_accuracy'))}) -> {out / ONNX_NAME}"
-    )
-    print(table(["runtime", "parity", "accuracy", f"p50 ms @{small}", f"images/s @{large}"], rows))
-    for name, reason in result.skipped.items() if result else []:
-        print(f"skipped {name}: {reason.removeprefix(name + ': ')}")
+    if bar is not None:
+        bar.close()
+    if not result:  # the summary says which runtime failed; the table says where and by how much
+        print(parity_table(result.parity), file=sys.stderr)
+    print(pipeline_summary(result, min(args.batch_sizes), max(args.batch_sizes)))
     if args.report:
-        from . import bench_output
+        _write_json(args.report, result.record())
+    return 0 if result else EXIT_FAILED
 
-        _write_json(
-            args.report,
-            {
-                "checkpoint": str(checkpoint),
-                "test_accuracy": meta.get("test_accuracy"),
-                "parity": parity.records(),
-                "parity_passed": bool(parity),
-                "bench": bench_output.payload(result) if result else None,
-            },
-        )
-    return 0 if parity else EXIT_FAILED
+
+def _advance(bar, done: int, total: int) -> None:
+    bar.total = total
+    bar.n = done
+    bar.refresh()
 
 
 # --------------------------------------------------------------------------- main

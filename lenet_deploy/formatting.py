@@ -77,3 +77,38 @@ def parity_table(report) -> str:
         reason = r.reason.removeprefix(f"{r.runtime}: ")
         lines.append(f"skipped {r.runtime}: {reason}")
     return "\n".join(lines)
+
+
+def pipeline_summary(result, small: int, large: int) -> str:
+    """One table: accuracy, parity and speed per runtime, then what was skipped and why."""
+    parity, bench = result.parity, result.bench
+    by_name = {r.runtime: r for r in parity.results}
+    rows = []
+    for name in [parity.reference] + list(by_name):
+        r = by_name.get(name)
+        if r is None:
+            status, accuracy = "reference", parity.reference_accuracy
+        else:
+            status = "skipped" if r.status == "skipped" else PASS if r.passed else FAIL
+            accuracy = r.accuracy
+        cells = {
+            m.batch_size: m for m in (bench.measurements if bench else []) if m.runtime == name
+        }
+        rows.append(
+            [
+                name,
+                status,
+                pct(accuracy),
+                f"{cells[small].p50_ms:.3f}" if small in cells else "-",
+                f"{cells[large].throughput_ips:,.0f}" if large in cells else "-",
+            ]
+        )
+    meta = result.metadata
+    lines = [
+        f"model: {result.checkpoint} ({meta.get('dataset')}, test accuracy "
+        f"{pct(meta.get('test_accuracy'))}) -> {result.onnx}",
+        table(["runtime", "parity", "accuracy", f"p50 ms @{small}", f"images/s @{large}"], rows),
+    ]
+    for r in parity.skipped:
+        lines.append(f"skipped {r.runtime}: {r.reason.removeprefix(r.runtime + ': ')}")
+    return "\n".join(lines)

@@ -240,7 +240,7 @@ def verify(
         except RuntimeUnavailableError as exc:
             if explicit:
                 raise
-            say(f"{name}: skipped ({exc})")
+            say(f"{name}: skipped, cannot run here (reason in the report)")
             results.append(RuntimeParity(name, reference, "skipped", reason=str(exc)))
             continue
         with runtime:
