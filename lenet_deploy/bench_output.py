@@ -141,8 +141,10 @@ def write_plot(result, path: str | os.PathLike) -> Path:
         sizes = [m.batch_size for m in ms]
         ax_tp.plot(sizes, [m.throughput_ips for m in ms], marker="o", label=name)
         ax_lat.plot(sizes, [m.p50_ms for m in ms], marker="o", label=name)
+    sizes = sorted({m.batch_size for m in result.measurements})
     for ax, title, unit in ((ax_tp, "Throughput", "images / s"), (ax_lat, "p50 latency", "ms")):
         ax.set_xscale("log", base=2)
+        ax.set_xticks(sizes, [str(b) for b in sizes])
         ax.set_yscale("log")
         ax.set_xlabel("batch size")
         ax.set_ylabel(unit)
