@@ -122,7 +122,7 @@ class OrtRuntime(Runtime):
         # The C binding behind InferenceSession.run: the Python wrapper re-validates input names
         # on every call (~3 us at batch 1), which Runtime.predict has already done.
         self._run = getattr(session, "_sess", session).run
-        self._outputs = [OUTPUT_NAME, CHECK_NAME] if self.engine_checks_finite else [OUTPUT_NAME]
+        self._outputs = [OUTPUT_NAME, CHECK_NAME]
         self.providers = active
         self._threads = threads
         self._bindings: dict[int, tuple[Any, Any, Any]] = {}
@@ -142,10 +142,11 @@ class OrtRuntime(Runtime):
     def _predict(self, x: np.ndarray) -> np.ndarray:
         if self._cuda:
             return self.download(self.compute(self.upload(x, validated=True)))
-        outputs = self._run(self._outputs, {INPUT_NAME: x}, None)
-        if self.engine_checks_finite and not math.isfinite(outputs[1]):
+        # On the CPU the session always has the check output (engine_checks_finite).
+        logits, sum_squares = self._run(self._outputs, {INPUT_NAME: x}, None)
+        if not math.isfinite(sum_squares):
             ensure_finite(x)  # raises for NaN/inf; huge finite pixels that overflowed pass
-        return outputs[0]
+        return logits
 
     # CUDA path: IO binding with device buffers reused per batch size, so the input copy goes
     # straight into a preallocated device buffer and the output stays on the device until
