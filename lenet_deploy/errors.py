@@ -6,6 +6,19 @@ Anything else that escapes is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import re
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (colour codes removed), or its type name.
+
+    Engines raise multi-paragraph errors; a one-line CLI error quotes only this much.
+    """
+    text = _ANSI.sub("", str(exc)).strip()
+    return (text.splitlines() or [type(exc).__name__])[0][:limit]
+
 
 class LenetDeployError(Exception):
     """Base class: a problem the user can fix; its message says what to do."""

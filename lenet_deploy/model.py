@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import CheckpointError
+from .errors import CheckpointError, first_line
 
 CHECKPOINT_FORMAT = "lenet-deploy/1"
 NUM_PARAMETERS = 61_706
@@ -166,5 +166,4 @@ def _load_failure(exc: Exception) -> str:
         if "WeightsUnpickler error:" in line:
             detail = line.split("WeightsUnpickler error:", 1)[1].strip().split(". ")[0]
             return f"refused by weights_only loading: {detail[:140]}"
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return first[:160]
+    return first_line(exc, 160)

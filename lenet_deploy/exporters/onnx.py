@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .._io import atomic_write_bytes, ensure_writable_dir
-from ..errors import ExportError
+from ..errors import ExportError, first_line
 from ..spec import CLASS_LABELS, INPUT_NAME, NUM_CLASSES, OUTPUT_NAME
 
 EXPORTERS = ("dynamo", "torchscript")
@@ -174,40 +174,34 @@ def _export_proto(model, opset: int, exporter: str, verbose: bool):
     import onnx
     import torch
 
-    example = torch.rand(EXAMPLE_BATCH, 1, 32, 32)
+    example = (torch.rand(EXAMPLE_BATCH, 1, 32, 32),)
+    common = {
+        "opset_version": opset,
+        "input_names": [INPUT_NAME],
+        "output_names": [OUTPUT_NAME],
+        "verbose": verbose,
+    }
     try:
         with _quiet(verbose), torch.no_grad():
             if exporter == "dynamo":
+                batch = {"x": {0: torch.export.Dim("batch")}}
                 program = torch.onnx.export(
                     model,
-                    (example,),
+                    example,
                     None,
                     dynamo=True,
-                    opset_version=opset,
-                    input_names=[INPUT_NAME],
-                    output_names=[OUTPUT_NAME],
-                    dynamic_shapes={"x": {0: torch.export.Dim("batch")}},
+                    dynamic_shapes=batch,
                     external_data=False,
-                    verbose=verbose,
+                    **common,
                 )
                 proto = program.model_proto
             else:
                 buf = io.BytesIO()
-                torch.onnx.export(
-                    model,
-                    (example,),
-                    buf,
-                    dynamo=False,
-                    opset_version=opset,
-                    input_names=[INPUT_NAME],
-                    output_names=[OUTPUT_NAME],
-                    dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-                    verbose=verbose,
-                )
+                batch = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
+                torch.onnx.export(model, example, buf, dynamo=False, dynamic_axes=batch, **common)
                 proto = onnx.load_from_string(buf.getvalue())
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ExportError(f"the {exporter} exporter failed: {first[:200]}") from exc
+        raise ExportError(f"the {exporter} exporter failed: {first_line(exc)}") from exc
     got = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
     if got != opset:
         raise ExportError(f"asked the {exporter} exporter for opset {opset} but it wrote {got}")
@@ -284,8 +278,7 @@ def run_gates(
             )
         except Exception as exc:  # a gate that crashes has failed; report it with the others
             name = check.__name__.removeprefix("_gate_")
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            gate = Gate(name, False, f"{type(exc).__name__}: {first[:200]}")
+            gate = Gate(name, False, f"{type(exc).__name__}: {first_line(exc)}")
         say(f"gate {number}/3 {gate.name}: {'pass' if gate.passed else 'FAIL'} ({gate.detail})")
         gates.append(gate)
     return gates

@@ -16,12 +16,12 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
 from ..artifacts import DEFAULT_DIR, resolve
-from ..errors import ArtifactError, RuntimeUnavailableError
+from ..errors import ArtifactError, RuntimeUnavailableError, first_line
 from ..spec import INPUT_NAME, NUM_CLASSES, OUTPUT_NAME
 from .base import Runtime, ensure_finite, validate_batch
 from .registry import RuntimeEntry
@@ -41,7 +41,8 @@ class OrtRuntime(Runtime):
     Options (all runtimes): ``threads`` (intra-op threads, default: onnxruntime's own),
     ``graph_optimization`` (one of ``OPT_LEVELS``, default "all"), ``spinning`` (let idle
     intra-op threads spin, default True as onnxruntime does), ``optimized_model_path`` (save the
-    optimised graph there). CUDA only: ``device_id`` (0), ``cudnn_conv_algo_search``
+    optimised graph there; on ort-cpu it includes the input-check output, and this adapter
+    loads it back as it is). CUDA only: ``device_id`` (0), ``cudnn_conv_algo_search``
     ("EXHAUSTIVE"), ``use_tf32`` (False, so fp32 parity holds).
     """
 
@@ -102,15 +103,8 @@ class OrtRuntime(Runtime):
         with _capture_stderr() as logged:
             try:
                 session = ort.InferenceSession(model, options, providers=providers)
-            except Exception as exc:
-                if model == str(self.path):
-                    raise ArtifactError(
-                        f"{self.name}: {str(self.path)!r} is not a loadable ONNX model "
-                        f"({_first_line(exc)}); re-create it with 'lenet-deploy export'"
-                    ) from None
-                # The check node needs an input named "image": load the file as it is to
-                # tell "not a LeNet export" from "not an ONNX model" below.
-                session = self._plain_session(ort, options, providers)
+            except Exception:
+                self._refuse_unloadable(ort, options, providers)
         active = session.get_providers()
         if self._cuda and (not active or active[0] != "CUDAExecutionProvider"):
             raise RuntimeUnavailableError(
@@ -128,13 +122,16 @@ class OrtRuntime(Runtime):
         self._bindings: dict[int, tuple[Any, Any, Any]] = {}
         self._device_id = int(device_id)
 
-    def _plain_session(self, ort, options, providers):
+    def _refuse_unloadable(self, ort, options, providers) -> NoReturn:
+        """Say why the session could not be created. The file is loaded as it is (without the
+        input check, which needs an input named "image") to tell "not an ONNX model" from "an
+        ONNX model, but not a LeNet export"."""
         try:
             session = ort.InferenceSession(str(self.path), options, providers=providers)
         except Exception as exc:
             raise ArtifactError(
                 f"{self.name}: {str(self.path)!r} is not a loadable ONNX model "
-                f"({_first_line(exc)}); re-create it with 'lenet-deploy export'"
+                f"({first_line(exc)}); re-create it with 'lenet-deploy export'"
             ) from None
         _check_signature(session, self.name, self.path)
         raise ArtifactError(f"{self.name}: {str(self.path)!r} could not take the input check")
@@ -325,11 +322,6 @@ def _cuda_failure(log: str, ort) -> str:
     if need:
         reason += f"; onnxruntime-gpu {ort.__version__} requires {need.group(1).rstrip('.')}"
     return reason
-
-
-def _first_line(exc: Exception) -> str:
-    text = _ANSI.sub("", str(exc)).strip()
-    return (text.splitlines() or [type(exc).__name__])[0][:200]
 
 
 def cuda_probe() -> str | None:
