@@ -8,12 +8,12 @@ Method (as trtexec, onnxruntime_perf_test and torch.utils.benchmark do it):
   2, ... -- so machine noise hits all runtimes alike;
 * every sample is kept; percentiles, IQR, mean, min and max are computed from them; a
   measurement whose IQR / median exceeds 0.1 is flagged as noisy;
-* GPU runtimes synchronise the device before the clock is read; those that expose the phase
-  API (``upload`` / ``compute`` / ``download``) get host-to-device, compute (device-resident
-  input, IO binding for ort-cuda; CUDA events for torch) and device-to-host times reported
-  separately, and the end-to-end latency includes the copies;
-* torch and onnxruntime get the same intra-op thread count by default (the CPUs this process
-  may use), and it is recorded.
+* device runtimes (``Runtime.timed_phases``) synchronise before the clock is read and get
+  host-to-device, compute (device-resident input; CUDA events where the runtime records
+  ``last_compute_ms``) and device-to-host times reported separately; the end-to-end latency
+  includes the copies;
+* every runtime that takes a ``threads`` option gets the same intra-op thread count (by
+  default the CPUs this process may use), and it is recorded.
 """
 
 from __future__ import annotations
@@ -23,26 +23,37 @@ import platform
 import resource
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .errors import LenetDeployError, RuntimeUnavailableError
-from .spec import FLOPS_PER_IMAGE
+from .measurement import NOISY_IQR_RATIO, BenchResult, Measurement
+
+__all__ = [
+    "NOISY_IQR_RATIO",
+    "BenchResult",
+    "BenchSettings",
+    "Measurement",
+    "benchmark",
+    "default_threads",
+    "environment",
+    "resolve_runtimes",
+]
 
 DEFAULT_BATCH_SIZES = (1, 8, 64, 256)
 DEFAULT_WARMUP = 20
 DEFAULT_DURATION_S = 1.5  # timed seconds per (runtime, batch size), over all rounds
 DEFAULT_ROUNDS = 5
-NOISY_IQR_RATIO = 0.1
 MIN_SAMPLES_PER_ROUND = 3
+_PHASES = ("h2d", "compute", "d2h")
 
 
 def default_threads() -> int:
-    """The CPUs this process may run on (what both engines get unless told otherwise)."""
+    """The CPUs this process may run on (what every engine gets unless told otherwise)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -51,121 +62,16 @@ def default_threads() -> int:
 
 @dataclass(frozen=True)
 class BenchSettings:
+    """``batch_sizes`` (1, 8, 64, 256); ``warmup`` untimed calls (20); ``iterations`` timed
+    calls per runtime and batch size, or None to time for ``duration_s`` seconds (1.5) split
+    over ``rounds`` interleaved rounds (5); ``threads`` (None: the usable CPUs)."""
+
     batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES
     warmup: int = DEFAULT_WARMUP
-    iterations: int | None = None  # timed calls per (runtime, batch); None: use duration_s
+    iterations: int | None = None
     duration_s: float = DEFAULT_DURATION_S
     rounds: int = DEFAULT_ROUNDS
-    threads: int | None = None  # None: default_threads()
-
-
-@dataclass
-class Measurement:
-    """One runtime at one batch size. ``samples_ms`` are the raw end-to-end call times."""
-
-    runtime: str
-    batch_size: int
-    device: str
-    threads: Any
-    load_ms: float
-    first_inference_ms: float
-    samples_ms: np.ndarray
-    peak_rss_mb: float = 0.0
-    phases_ms: dict[str, np.ndarray] = field(default_factory=dict)
-
-    @property
-    def iterations(self) -> int:
-        return len(self.samples_ms)
-
-    def percentile(self, q: float) -> float:
-        return float(np.percentile(self.samples_ms, q))
-
-    @property
-    def p50_ms(self) -> float:
-        return self.percentile(50)
-
-    @property
-    def p90_ms(self) -> float:
-        return self.percentile(90)
-
-    @property
-    def p99_ms(self) -> float:
-        return self.percentile(99)
-
-    @property
-    def mean_ms(self) -> float:
-        return float(np.mean(self.samples_ms))
-
-    @property
-    def min_ms(self) -> float:
-        return float(np.min(self.samples_ms))
-
-    @property
-    def max_ms(self) -> float:
-        return float(np.max(self.samples_ms))
-
-    @property
-    def iqr_ms(self) -> float:
-        return self.percentile(75) - self.percentile(25)
-
-    @property
-    def throughput_ips(self) -> float:
-        """Images per second over all timed calls (batch size / mean latency)."""
-        return self.batch_size / (self.mean_ms / 1e3)
-
-    @property
-    def gflops(self) -> float:
-        return self.throughput_ips * FLOPS_PER_IMAGE / 1e9
-
-    @property
-    def noisy(self) -> bool:
-        return self.iqr_ms / self.p50_ms > NOISY_IQR_RATIO
-
-    def record(self) -> dict[str, Any]:
-        rec = {
-            "runtime": self.runtime,
-            "batch_size": self.batch_size,
-            "device": self.device,
-            "threads": self.threads,
-            "iterations": self.iterations,
-            "load_ms": self.load_ms,
-            "first_inference_ms": self.first_inference_ms,
-            "p50_ms": self.p50_ms,
-            "p90_ms": self.p90_ms,
-            "p99_ms": self.p99_ms,
-            "mean_ms": self.mean_ms,
-            "min_ms": self.min_ms,
-            "max_ms": self.max_ms,
-            "iqr_ms": self.iqr_ms,
-            "throughput_ips": self.throughput_ips,
-            "gflops": self.gflops,
-            "peak_rss_mb": self.peak_rss_mb,
-            "noisy": self.noisy,
-        }
-        for phase in ("h2d", "compute", "d2h"):
-            values = self.phases_ms.get(phase)
-            rec[f"{phase}_p50_ms"] = float(np.median(values)) if values is not None else None
-        return rec
-
-
-@dataclass
-class BenchResult:
-    measurements: list[Measurement]
-    environment: dict[str, Any]
-    settings: BenchSettings
-    skipped: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def warnings(self) -> list[str]:
-        return [
-            f"{m.runtime} batch {m.batch_size}: IQR/median = {m.iqr_ms / m.p50_ms:.2f} > "
-            f"{NOISY_IQR_RATIO} (noisy machine; close other programs or raise --duration)"
-            for m in self.measurements
-            if m.noisy
-        ]
-
-    def records(self) -> list[dict[str, Any]]:
-        return [m.record() for m in self.measurements]
+    threads: int | None = None
 
 
 def environment() -> dict[str, Any]:
@@ -187,6 +93,7 @@ def environment() -> dict[str, Any]:
         "numpy": np.__version__,
         "torch": pkg("torch"),
         "onnxruntime": pkg("onnxruntime-gpu") or pkg("onnxruntime"),
+        "openvino": pkg("openvino"),
     }
     if "onnxruntime" in sys.modules:
         env["ort_providers"] = sys.modules["onnxruntime"].get_available_providers()
@@ -213,6 +120,8 @@ def _peak_rss_mb() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
+
+
 RuntimeLike = Any  # a registered name, or a Runtime object an app built
 
 
@@ -222,22 +131,27 @@ def benchmark(
     settings: BenchSettings | None = None,
     *,
     images: np.ndarray | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    skipped: Mapping[str, str] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> BenchResult:
     """Measure each runtime at each batch size; returns the measurements and the environment.
 
-    ``runtimes`` holds registry names (loaded from ``model`` with the shared thread count) or
-    ``Runtime`` objects (measured as given, with ``load_ms`` = 0). A named runtime that cannot
-    run raises RuntimeUnavailableError; nothing is measured then. ``images`` (N, 1, 32, 32)
-    feed the batches (default: uniform noise; latency does not depend on pixel values).
+    ``runtimes`` holds registry names (loaded from ``model`` with their ``options`` and the
+    shared thread count) or ``Runtime`` objects (measured as given, with ``load_ms`` = 0). A
+    named runtime that cannot run raises RuntimeUnavailableError; nothing is measured then.
+    ``images`` (N, 1, 32, 32) feed the batches (default: uniform noise; latency does not
+    depend on pixel values). ``skipped`` ({name: reason}) is carried into the result.
     ``progress(done, total)`` is called after every timed round.
     """
-    from .runtimes import Runtime, load_runtime
+    from .artifacts import artifact_for
+    from .runtimes import Runtime, get_entry
 
     settings = settings or BenchSettings()
+    options = options or {}
     if not runtimes:
         raise LenetDeployError("no runtime to benchmark")
-    if any(b < 1 for b in settings.batch_sizes) or not settings.batch_sizes:
+    if not settings.batch_sizes or min(settings.batch_sizes) < 1:
         raise LenetDeployError(f"batch sizes must be >= 1; got {settings.batch_sizes}")
     threads = settings.threads or default_threads()
     rng = np.random.default_rng(0)
@@ -254,69 +168,67 @@ def benchmark(
             if isinstance(item, Runtime):
                 loaded.append((item, 0.0, False))
                 continue
-            options = {"threads": threads} if _accepts_threads(item) else {}
+            entry = get_entry(item)
+            chosen = dict(options.get(item, {}))
+            if entry.accepts("threads"):
+                chosen.setdefault("threads", threads)
             t0 = time.perf_counter()
-            runtime = load_runtime(item, model, **options)
+            runtime = entry.create(artifact_for(entry.artifact, model), chosen)
             loaded.append((runtime, (time.perf_counter() - t0) * 1e3, True))
-        measurements = _measure(loaded, batches, settings, threads, progress)
+        measurements = _measure(loaded, batches, settings, progress)
     finally:
         for runtime, _, owned in loaded:
             if owned:
                 runtime.close()
-    return BenchResult(measurements, environment(), settings)
+    return BenchResult(measurements, environment(), settings, dict(skipped or {}))
 
 
-def _accepts_threads(name: str) -> bool:
-    """Built-ins take ``threads``; a plug-in factory may not, and then keeps its own setting."""
-    import inspect
-
-    from .runtimes import get_entry
-
-    try:
-        params = inspect.signature(get_entry(name).factory).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(p.name == "threads" or p.kind is p.VAR_KEYWORD for p in params)
-
-
-def _measure(loaded, batches, settings: BenchSettings, threads: int, progress):
-    cells: dict[tuple[int, int], Measurement] = {}
+def _measure(loaded, batches, settings: BenchSettings, progress) -> list[Measurement]:
+    first: dict[tuple[int, int], float] = {}
     samples: dict[tuple[int, int], list[float]] = {}
     phases: dict[tuple[int, int], dict[str, list[float]]] = {}
-    for i, (runtime, load_ms, owned) in enumerate(loaded):
+    rss: dict[tuple[int, int], float] = {}
+    for i, (runtime, _, _) in enumerate(loaded):
         for b, x in batches.items():
             t0 = time.perf_counter()
             runtime.predict(x)
             runtime.synchronize()
-            first = (time.perf_counter() - t0) * 1e3
+            first[i, b] = (time.perf_counter() - t0) * 1e3
             for _ in range(settings.warmup):
                 runtime.predict(x)
             runtime.synchronize()
-            info_threads = runtime.info().get("threads", threads if owned else None)
-            cells[i, b] = Measurement(
-                runtime.name, b, runtime.device, info_threads, load_ms, first, np.empty(0)
-            )
-            samples[i, b], phases[i, b] = [], {"h2d": [], "compute": [], "d2h": []}
+            samples[i, b], phases[i, b] = [], {p: [] for p in _PHASES}
     rounds = max(1, settings.rounds)
-    total = rounds * len(cells)
+    total = rounds * len(samples)
     done = 0
     for _ in range(rounds):
         for b, x in batches.items():
             for i, (runtime, _, _) in enumerate(loaded):
                 _time_round(runtime, x, settings, rounds, samples[i, b], phases[i, b])
-                cells[i, b].peak_rss_mb = _peak_rss_mb()
+                rss[i, b] = _peak_rss_mb()
                 done += 1
                 if progress:
                     progress(done, total)
-    for key, m in cells.items():
-        m.samples_ms = np.asarray(samples[key])
-        m.phases_ms = {k: np.asarray(v) for k, v in phases[key].items() if v}
-    return [cells[i, b] for i in range(len(loaded)) for b in batches]
+    return [
+        Measurement(
+            runtime.name,
+            b,
+            runtime.device,
+            runtime.info().get("threads"),
+            load_ms,
+            first[i, b],
+            np.asarray(samples[i, b]),
+            rss[i, b],
+            {k: np.asarray(v) for k, v in phases[i, b].items() if v},
+        )
+        for i, (runtime, load_ms, _) in enumerate(loaded)
+        for b in batches
+    ]
 
 
 def _time_round(runtime, x, settings: BenchSettings, rounds: int, out: list, phases: dict):
     clock = time.perf_counter
-    staged = runtime.device != "cpu" and hasattr(runtime, "upload")
+    staged = runtime.timed_phases
     if settings.iterations is not None:
         count, budget = max(1, settings.iterations // rounds), None
     else:
@@ -333,8 +245,7 @@ def _time_round(runtime, x, settings: BenchSettings, rounds: int, out: list, pha
             runtime.download(result)
             t3 = clock()
             phases["h2d"].append((t1 - t0) * 1e3)
-            # CUDA events time the kernels themselves where the runtime offers them (torch)
-            event_ms = getattr(runtime, "last_compute_ms", None)
+            event_ms = runtime.last_compute_ms  # kernel time from device events, if recorded
             phases["compute"].append(event_ms if event_ms is not None else (t2 - t1) * 1e3)
             phases["d2h"].append((t3 - t2) * 1e3)
             out.append((t3 - t0) * 1e3)
@@ -365,9 +276,8 @@ def resolve_runtimes(names: Sequence[str] | None) -> tuple[list[str], dict[str, 
     for name in names:
         get_entry(name)  # unknown: error listing the known ones
         if not rows[name]:
+            reason = rows[name].reason
             raise RuntimeUnavailableError(
-                rows[name].reason
-                if rows[name].reason.startswith(name)
-                else f"{name}: {rows[name].reason}"
+                reason if reason.startswith(name) else f"{name}: {reason}"
             )
     return list(dict.fromkeys(names)), {}

@@ -1,4 +1,6 @@
-"""Bench results to files: JSON, CSV, Markdown and a PNG plot (all written atomically)."""
+"""Bench results to files: JSON, CSV, Markdown and a PNG plot (all written atomically).
+
+The Markdown text itself is rendered by ``formatting``."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import os
 from pathlib import Path
 
 from ._io import atomic_path, atomic_write_text
-from .formatting import table
+from .formatting import bench_markdown
 
 COLUMNS = [
     "runtime",
@@ -36,21 +38,8 @@ COLUMNS = [
 ]
 
 
-def payload(result) -> dict:
-    from dataclasses import asdict
-
-    settings = asdict(result.settings)
-    return {
-        "environment": result.environment,
-        "settings": settings,
-        "skipped": result.skipped,
-        "warnings": result.warnings,
-        "measurements": result.records(),
-    }
-
-
 def write_json(result, path: str | os.PathLike) -> Path:
-    return atomic_write_text(path, json.dumps(payload(result), indent=2) + "\n")
+    return atomic_write_text(path, json.dumps(result.to_dict(), indent=2) + "\n")
 
 
 def write_csv(result, path: str | os.PathLike) -> Path:
@@ -62,67 +51,8 @@ def write_csv(result, path: str | os.PathLike) -> Path:
     return atomic_write_text(path, buf.getvalue())
 
 
-def summary_rows(result) -> tuple[list[str], list[list]]:
-    headers = [
-        "runtime",
-        "batch",
-        "p50 ms",
-        "p90 ms",
-        "p99 ms",
-        "IQR ms",
-        "images/s",
-        "GFLOP/s",
-        "first ms",
-        "load ms",
-    ]
-    rows = [
-        [
-            m.runtime,
-            m.batch_size,
-            f"{m.p50_ms:.4f}",
-            f"{m.p90_ms:.4f}",
-            f"{m.p99_ms:.4f}",
-            f"{m.iqr_ms:.4f}",
-            f"{m.throughput_ips:,.0f}",
-            f"{m.gflops:.2f}",
-            f"{m.first_inference_ms:.2f}",
-            f"{m.load_ms:.1f}",
-        ]
-        for m in result.measurements
-    ]
-    return headers, rows
-
-
-def text_table(result) -> str:
-    headers, rows = summary_rows(result)
-    lines = [table(headers, rows)]
-    for m in result.measurements:
-        if m.phases_ms:
-            phases = ", ".join(
-                f"{k} {float(sorted(v)[len(v) // 2]):.4f} ms" for k, v in m.phases_ms.items()
-            )
-            lines.append(f"{m.runtime} batch {m.batch_size} p50 phases: {phases}")
-    return "\n".join(lines)
-
-
 def write_markdown(result, path: str | os.PathLike) -> Path:
-    headers, rows = summary_rows(result)
-    env = result.environment
-    lines = [
-        "# lenet-deploy bench",
-        "",
-        f"{env.get('cpu')} ({env.get('usable_cpus')} CPUs), Python {env.get('python')}, "
-        f"torch {env.get('torch')}, onnxruntime {env.get('onnxruntime')}",
-        "",
-        "| " + " | ".join(headers) + " |",
-        "|" + "|".join("---" if i == 0 else "---:" for i in range(len(headers))) + "|",
-    ]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    if result.skipped:
-        lines += ["", "Skipped:"] + [f"- {n}: {r}" for n, r in result.skipped.items()]
-    if result.warnings:
-        lines += ["", "Warnings:"] + [f"- {w}" for w in result.warnings]
-    return atomic_write_text(path, "\n".join(lines) + "\n")
+    return atomic_write_text(path, bench_markdown(result))
 
 
 def write_plot(result, path: str | os.PathLike) -> Path:

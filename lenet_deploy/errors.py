@@ -36,6 +36,10 @@ class ArtifactError(LenetDeployError):
     """An output location cannot be written, or a model file cannot be read."""
 
 
+class ArtifactKindError(ArtifactError):
+    """A model argument cannot serve a runtime's kind (a folder given to a URL runtime)."""
+
+
 class ExportError(LenetDeployError):
     """Export failed, or the exported file failed a gate. ``failures`` lists every failed check."""
 
@@ -65,3 +69,7 @@ class InputError(LenetDeployError, ValueError):
 
 class ImageError(LenetDeployError):
     """An image file given to ``predict`` cannot be read or is not an image."""
+
+
+class OptionsError(LenetDeployError, ValueError):
+    """A runtime option is unknown or has the wrong type; the message lists the valid ones."""

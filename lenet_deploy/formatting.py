@@ -1,4 +1,5 @@
-"""Plain-text tables for the CLI (the library returns data; this turns it into lines)."""
+"""All text rendering: the library returns result objects; this turns them into lines and
+tables (terminal and Markdown). Nothing else in the package formats results for people."""
 
 from __future__ import annotations
 
@@ -39,12 +40,15 @@ def sci(value: float | None) -> str:
 
 def parity_table(report) -> str:
     """The ``verify`` table: one row per runtime, then every failure, then skipped runtimes."""
-    rows = [[f"{report.reference} (reference)", "", "", "", "", "", pct(report.reference_accuracy)]]
+    rows = [
+        [f"{report.reference} (reference)", "", "", "", "", "", "", pct(report.reference_accuracy)]
+    ]
     for r in report.compared:
         rows.append(
             [
                 r.runtime,
                 PASS if r.passed else FAIL,
+                r.precision,
                 sci(r.max_abs_diff),
                 sci(r.max_rel_diff),
                 r.outside_tolerance,
@@ -52,30 +56,12 @@ def parity_table(report) -> str:
                 pct(r.accuracy),
             ]
         )
-    lines = [
-        table(
-            [
-                "runtime",
-                "parity",
-                "max |diff|",
-                "max rel",
-                "outside tol",
-                "top-1 agree",
-                "accuracy",
-            ],
-            rows,
-        )
-    ]
+    headers = ["runtime", "parity", "precision", "max |diff|", "max rel", "outside tol"]
+    lines = [table([*headers, "top-1 agree", "accuracy"], rows)]
     for r in report.failed:
-        for c in r.failures:
-            lines.append(
-                f"{FAIL} {r.runtime} on {c.input_set} ({c.images} images): {c.outside_tolerance} "
-                f"elements outside |a-b| <= {report.atol:g} + {report.rtol:g}*|ref|, "
-                f"max |diff| {c.max_abs_diff:.3g}, top-1 agreement {c.top1_agreement:.2%}"
-            )
+        lines += [f"{FAIL} {r.runtime} on {failure}" for failure in r.failures]
     for r in report.skipped:
-        reason = r.reason.removeprefix(f"{r.runtime}: ")
-        lines.append(f"skipped {r.runtime}: {reason}")
+        lines.append(f"skipped {r.runtime}: {r.reason.removeprefix(f'{r.runtime}: ')}")
     return "\n".join(lines)
 
 
@@ -89,7 +75,7 @@ def pipeline_summary(result, small: int, large: int) -> str:
         if r is None:
             status, accuracy = "reference", parity.reference_accuracy
         else:
-            status = "skipped" if r.status == "skipped" else PASS if r.passed else FAIL
+            status = r.status.value if not r.comparison else PASS if r.passed else FAIL
             accuracy = r.accuracy
         cells = {
             m.batch_size: m for m in (bench.measurements if bench else []) if m.runtime == name
@@ -112,3 +98,86 @@ def pipeline_summary(result, small: int, large: int) -> str:
     for r in parity.skipped:
         lines.append(f"skipped {r.runtime}: {r.reason.removeprefix(r.runtime + ': ')}")
     return "\n".join(lines)
+
+
+def runtimes_table(rows) -> str:
+    """``lenet-deploy runtimes``: name, available, and the description or the reason."""
+    width = max(len(r.name) for r in rows)
+    lines = [f"{'runtime':<{width}}  available  details"]
+    for r in rows:
+        mark = "yes" if r.available else "no"
+        lines.append(f"{r.name:<{width}}  {mark:<9}  {r.description if r.available else r.reason}")
+    return "\n".join(lines)
+
+
+def prediction_lines(predictions) -> str:
+    """``file: label (probability)``; ``file[i]`` for files that hold several images."""
+    lines = []
+    for p in predictions:
+        name = f"{p.file}[{p.index}]" if p.images_in_file > 1 else p.file
+        lines.append(f"{name}: {p.label} ({p.probability:.1%})")
+    return "\n".join(lines)
+
+
+BENCH_HEADERS = [
+    "runtime",
+    "batch",
+    "p50 ms",
+    "p90 ms",
+    "p99 ms",
+    "IQR ms",
+    "images/s",
+    "GFLOP/s",
+    "first ms",
+    "load ms",
+]
+
+
+def bench_rows(result) -> list[list[str]]:
+    return [
+        [
+            m.runtime,
+            str(m.batch_size),
+            f"{m.p50_ms:.4f}",
+            f"{m.p90_ms:.4f}",
+            f"{m.p99_ms:.4f}",
+            f"{m.iqr_ms:.4f}",
+            f"{m.throughput_ips:,.0f}",
+            f"{m.gflops:.2f}",
+            f"{m.first_inference_ms:.2f}",
+            f"{m.load_ms:.1f}",
+        ]
+        for m in result.measurements
+    ]
+
+
+def bench_table(result) -> str:
+    """The ``bench`` table, then the p50 of each phase for device runtimes."""
+    lines = [table(BENCH_HEADERS, bench_rows(result))]
+    for m in result.measurements:
+        if m.phases_ms:
+            phases = ", ".join(
+                f"{k} {float(sorted(v)[len(v) // 2]):.4f} ms" for k, v in m.phases_ms.items()
+            )
+            lines.append(f"{m.runtime} batch {m.batch_size} p50 phases: {phases}")
+    return "\n".join(lines)
+
+
+def bench_markdown(result) -> str:
+    env = result.environment
+    lines = [
+        "# lenet-deploy bench",
+        "",
+        f"{env.get('cpu')} ({env.get('usable_cpus')} CPUs), Python {env.get('python')}, "
+        f"torch {env.get('torch')}, onnxruntime {env.get('onnxruntime')}, "
+        f"openvino {env.get('openvino')}",
+        "",
+        "| " + " | ".join(BENCH_HEADERS) + " |",
+        "|" + "|".join("---" if i == 0 else "---:" for i in range(len(BENCH_HEADERS))) + "|",
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in bench_rows(result)]
+    if result.skipped:
+        lines += ["", "Skipped:"] + [f"- {n}: {r}" for n, r in result.skipped.items()]
+    if result.warnings:
+        lines += ["", "Warnings:"] + [f"- {w}" for w in result.warnings]
+    return "\n".join(lines) + "\n"

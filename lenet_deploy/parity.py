@@ -2,33 +2,35 @@
 
 Every runtime is run on the same inputs as the reference (``torch-cpu`` by default): the whole
 real test split plus edge inputs (all zeros, all ones, uniform noise, a single image, odd
-batches of 1, 3 and 7, and one batch of 1000). Every runtime and input set is compared before
-anything is judged, so a report lists all failures together.
-
-Tolerances: an element passes when ``|a - b| <= atol + rtol * |b|`` (b = reference), the
-``numpy.isclose`` rule. Defaults ``atol = 1e-5``, ``rtol = 1e-4``: the same order as
-Polygraphy's defaults (1e-5 / 1e-5) and torch.testing's for float32 (atol 1e-5, rtol 1.3e-6),
-with rtol loosened to 1e-4 because logits reach tens in magnitude and different engines sum
-the 400-wide fc1 dot products in different orders (fp32 rounding ~ 1e-6 relative per step).
-GPU runtimes run with TF32 off (their default), so these fp32 tolerances hold for them too.
+batches of 1, 3 and 7, and one batch of 1000). Each runtime is judged by
+``lenet_deploy.compare`` under the policy of the precision it computes in (fp32: elementwise
+atol/rtol; bf16: top-1 agreement and accuracy), and every runtime and input set is compared
+before anything is judged, so a report lists all failures together.
 """
 
 from __future__ import annotations
 
+import enum
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from .errors import LenetDeployError, RuntimeUnavailableError
+from .artifacts import artifact_for, is_url
+from .compare import Comparison, Tolerance, compare, tolerance_for
+from .errors import ArtifactKindError, LenetDeployError, RuntimeUnavailableError
 
 DEFAULT_REFERENCE = "torch-cpu"
-DEFAULT_ATOL = 1e-5
-DEFAULT_RTOL = 1e-4
 LARGE_BATCH = 1000
-_TINY = np.float32(1e-12)
+
+
+class Status(str, enum.Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
 
 
 @dataclass(frozen=True)
@@ -39,109 +41,105 @@ class InputSet:
 
 
 @dataclass(frozen=True)
-class Comparison:
-    """One runtime against the reference on one input set."""
-
-    input_set: str
-    images: int
-    max_abs_diff: float
-    max_rel_diff: float
-    outside_tolerance: int
-    top1_agreement: float
-    passed: bool
-
-    def __bool__(self) -> bool:
-        return self.passed
-
-
-@dataclass
 class RuntimeParity:
-    """All comparisons for one runtime. ``status``: passed, failed or skipped (with reason)."""
+    """One runtime against the reference; ``comparison`` is None when it was skipped."""
 
     runtime: str
     reference: str
-    status: str
+    status: Status
     reason: str = ""
     device: str = ""
-    accuracy: float | None = None
-    comparisons: list[Comparison] = field(default_factory=list)
+    precision: str = "fp32"
+    comparison: Comparison | None = None
 
     @property
     def passed(self) -> bool:
-        return self.status == "passed"
-
-    @property
-    def max_abs_diff(self) -> float | None:
-        return max((c.max_abs_diff for c in self.comparisons), default=None)
-
-    @property
-    def max_rel_diff(self) -> float | None:
-        return max((c.max_rel_diff for c in self.comparisons), default=None)
-
-    @property
-    def outside_tolerance(self) -> int:
-        return sum(c.outside_tolerance for c in self.comparisons)
-
-    @property
-    def top1_agreement(self) -> float | None:
-        total = sum(c.images for c in self.comparisons)
-        if not total:
-            return None
-        return sum(c.top1_agreement * c.images for c in self.comparisons) / total
-
-    @property
-    def failures(self) -> list[Comparison]:
-        return [c for c in self.comparisons if not c.passed]
+        return self.status is Status.PASSED
 
     def __bool__(self) -> bool:
         return self.passed
 
-    def record(self) -> dict:
-        """The JSON record: summary fields first, then the per-input-set comparisons."""
+    def _get(self, field: str) -> Any:
+        return getattr(self.comparison, field) if self.comparison is not None else None
+
+    @property
+    def accuracy(self) -> float | None:
+        return self._get("accuracy")
+
+    @property
+    def max_abs_diff(self) -> float | None:
+        return self._get("max_abs_diff")
+
+    @property
+    def max_rel_diff(self) -> float | None:
+        return self._get("max_rel_diff")
+
+    @property
+    def outside_tolerance(self) -> int | None:
+        return self._get("outside_tolerance")
+
+    @property
+    def top1_agreement(self) -> float | None:
+        return self._get("top1_agreement")
+
+    @property
+    def failures(self) -> tuple[str, ...]:
+        return self._get("failures") or ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON record: summary fields first, then the comparison per input set."""
         return {
             "runtime": self.runtime,
             "reference": self.reference,
-            "status": self.status,
+            "status": self.status.value,
             "passed": self.passed,
             "reason": self.reason,
             "device": self.device,
+            "precision": self.precision,
             "max_abs_diff": self.max_abs_diff,
             "max_rel_diff": self.max_rel_diff,
             "outside_tolerance": self.outside_tolerance,
             "top1_agreement": self.top1_agreement,
             "accuracy": self.accuracy,
-            "comparisons": [asdict(c) for c in self.comparisons],
+            "comparison": self.comparison.to_dict() if self.comparison else None,
         }
 
 
-@dataclass
+@dataclass(frozen=True)
 class ParityReport:
-    """Truthy when every compared runtime passed (skipped runtimes do not fail it)."""
+    """Truthy when every compared runtime passed (skipped runtimes do not fail it).
+    ``tolerance`` is the fp32 policy used (with any atol/rtol override)."""
 
     reference: str
     reference_accuracy: float | None
-    atol: float
-    rtol: float
-    input_sets: list[tuple[str, int]]
-    results: list[RuntimeParity]
+    tolerance: Tolerance
+    input_sets: tuple[tuple[str, int], ...]
+    results: tuple[RuntimeParity, ...]
 
     @property
     def compared(self) -> list[RuntimeParity]:
-        return [r for r in self.results if r.status != "skipped"]
+        return [r for r in self.results if r.status is not Status.SKIPPED]
 
     @property
     def skipped(self) -> list[RuntimeParity]:
-        return [r for r in self.results if r.status == "skipped"]
+        return [r for r in self.results if r.status is Status.SKIPPED]
 
     @property
     def failed(self) -> list[RuntimeParity]:
-        return [r for r in self.results if r.status == "failed"]
+        return [r for r in self.results if r.status is Status.FAILED]
 
     def __bool__(self) -> bool:
         return not self.failed
 
-    def records(self) -> list[dict]:
-        return [r.record() for r in self.results]
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reference": self.reference,
+            "reference_accuracy": self.reference_accuracy,
+            "tolerance": self.tolerance.to_dict(),
+            "passed": bool(self),
+            "input_sets": dict(self.input_sets),
+            "records": [r.to_dict() for r in self.results],
+        }
 
 
 def parity_inputs(x_test: np.ndarray, y_test: np.ndarray, seed: int = 0) -> list[InputSet]:
@@ -161,110 +159,80 @@ def parity_inputs(x_test: np.ndarray, y_test: np.ndarray, seed: int = 0) -> list
     ]
 
 
-def compare(
-    got: np.ndarray, want: np.ndarray, atol: float, rtol: float, name: str = ""
-) -> Comparison:
-    """Compare outputs ``got`` against reference ``want`` elementwise and by top-1."""
-    if got.shape != want.shape:
-        return Comparison(name, len(want), float("inf"), float("inf"), want.size, 0.0, False)
-    diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
-    scale = np.abs(want.astype(np.float64))
-    outside = int(np.count_nonzero(~(diff <= atol + rtol * scale)))  # NaN counts as outside
-    rel = diff / np.maximum(scale, _TINY)
-    agreement = float(np.mean(got.argmax(1) == want.argmax(1)))
-    max_abs = float(np.nanmax(diff)) if np.isfinite(diff).all() else float("inf")
-    max_rel = float(np.nanmax(rel)) if np.isfinite(rel).all() else float("inf")
-    passed = outside == 0 and agreement == 1.0
-    return Comparison(name, len(want), max_abs, max_rel, outside, agreement, passed)
-
-
-def _artifact_for(runtime: str, model: Path) -> Path:
-    """A directory serves every runtime; a file serves its own family, its folder the others."""
-    if model.is_dir():
-        return model
-    own = {".onnx": "ort-", ".pt": "torch-", ".pth": "torch-"}.get(model.suffix.lower())
-    return model if own and runtime.startswith(own) else model.parent
-
-
 def verify(
     model: str | os.PathLike,
     runtimes: Sequence[str] | None = None,
     *,
     reference: str = DEFAULT_REFERENCE,
-    atol: float = DEFAULT_ATOL,
-    rtol: float = DEFAULT_RTOL,
+    atol: float | None = None,
+    rtol: float | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
     inputs: list[InputSet] | None = None,
-    progress: Callable[[str], None] | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> ParityReport:
     """Compare ``runtimes`` (None = every registered one) against ``reference`` on ``model``.
 
-    Runtimes named explicitly that cannot run raise RuntimeUnavailableError; with ``None``
-    they are reported as skipped with the reason. A missing or unreadable model raises.
+    ``atol``/``rtol`` override the fp32 policy (``lenet_deploy.compare.POLICY``); ``options``
+    maps runtime names to their options (e.g. ``{"ov-cpu": {"precision": "bf16"}}``). Runtimes
+    named explicitly that cannot run raise RuntimeUnavailableError; with ``None`` they are
+    reported as skipped with the reason. A missing or unreadable model raises.
     """
-    from .runtimes import available_runtimes, get_entry, load_runtime
+    from .runtimes import available_runtimes, get_entry
 
-    say = progress or (lambda _msg: None)
-    if atol < 0 or rtol < 0:
-        raise LenetDeployError(f"tolerances must be >= 0; got atol={atol}, rtol={rtol}")
-    model = Path(model)
-    if not model.exists():
+    say = log or (lambda _msg: None)
+    options = options or {}
+    fp32 = tolerance_for("fp32", atol=atol, rtol=rtol)
+    if not is_url(model) and not Path(model).exists():
         raise LenetDeployError(
             f"model {str(model)!r} not found; pass the artifacts directory written by "
             "'lenet-deploy train' and 'lenet-deploy export'"
         )
     explicit = runtimes is not None
-    get_entry(reference)  # unknown reference: error listing the known names
-    if explicit:
-        names = list(dict.fromkeys(runtimes))
-        for name in names:
-            get_entry(name)
-    else:
-        names = [a.name for a in available_runtimes()]
-    names = [n for n in names if n != reference]
+    ref_entry = get_entry(reference)  # unknown reference: error listing the known names
+    names = list(dict.fromkeys(runtimes)) if explicit else [a.name for a in available_runtimes()]
+    entries = [get_entry(n) for n in names if n != reference]
     if inputs is None:
         from .data import load_dataset
 
         ds = load_dataset("digits")
         inputs = parity_inputs(ds.x_test, ds.y_test)
+    labels = {s.name: s.labels for s in inputs if s.labels is not None}
 
-    with load_runtime(reference, _artifact_for(reference, model)) as ref:
+    reference_options = options.get(reference, {})
+    with ref_entry.create(artifact_for(ref_entry.artifact, model), reference_options) as ref:
         say(f"reference {reference} on {ref.device}")
         want = {s.name: ref.predict(s.x) for s in inputs}
-    labelled = [s for s in inputs if s.labels is not None]
-    ref_accuracy = _accuracy(want, labelled)
+    ref_accuracy = compare(want, want, fp32, labels=labels).reference_accuracy
 
     results = []
-    for name in names:
+    for entry in entries:
         try:
-            runtime = load_runtime(name, _artifact_for(name, model))
-        except RuntimeUnavailableError as exc:
+            # artifact_for refuses only a model that cannot serve this runtime's kind (a
+            # folder for a URL runtime): that runtime cannot run here, like a missing GPU
+            runtime = entry.create(artifact_for(entry.artifact, model), options.get(entry.name))
+        except (RuntimeUnavailableError, ArtifactKindError) as exc:
             if explicit:
                 raise
-            say(f"{name}: skipped, cannot run here (reason in the report)")
-            results.append(RuntimeParity(name, reference, "skipped", reason=str(exc)))
+            say(f"{entry.name}: skipped, cannot run here (reason in the report)")
+            reason = str(exc) if str(exc).startswith(entry.name) else f"{entry.name}: {exc}"
+            results.append(RuntimeParity(entry.name, reference, Status.SKIPPED, reason=reason))
             continue
         with runtime:
-            say(f"{name} on {runtime.device}: {len(inputs)} input sets")
+            say(f"{entry.name} on {runtime.device} ({runtime.precision}): {len(inputs)} sets")
             got = {s.name: runtime.predict(s.x) for s in inputs}
-            comparisons = [compare(got[s.name], want[s.name], atol, rtol, s.name) for s in inputs]
-            status = "passed" if all(comparisons) else "failed"
+            tolerance = tolerance_for(runtime.precision, atol=atol, rtol=rtol)
+            comparison = compare(got, want, tolerance, labels=labels)
+            status = Status.PASSED if comparison else Status.FAILED
             results.append(
                 RuntimeParity(
-                    name,
+                    entry.name,
                     reference,
                     status,
                     device=runtime.device,
-                    accuracy=_accuracy(got, labelled),
-                    comparisons=comparisons,
+                    precision=runtime.precision,
+                    comparison=comparison,
                 )
             )
-    return ParityReport(
-        reference, ref_accuracy, atol, rtol, [(s.name, len(s.x)) for s in inputs], results
-    )
+    input_sets = tuple((s.name, len(s.x)) for s in inputs)
+    return ParityReport(reference, ref_accuracy, fp32, input_sets, tuple(results))
 
-
-def _accuracy(outputs: dict[str, np.ndarray], labelled: list[InputSet]) -> float | None:
-    if not labelled:
-        return None
-    correct = sum(int((outputs[s.name].argmax(1) == s.labels).sum()) for s in labelled)
-    return correct / sum(len(s.labels) for s in labelled)

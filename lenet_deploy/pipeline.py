@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .artifacts import CHECKPOINT_NAME, ONNX_NAME
 
+Log = Callable[[str], None]
+Progress = Callable[[int, int], None]
 
-@dataclass
+
+@dataclass(frozen=True)
 class PipelineResult:
     """Truthy when every compared runtime matched the reference."""
 
@@ -25,18 +28,38 @@ class PipelineResult:
     def __bool__(self) -> bool:
         return bool(self.parity)
 
-    def record(self) -> dict[str, Any]:
-        from . import bench_output
-
+    def to_dict(self) -> dict[str, Any]:
         return {
             "checkpoint": str(self.checkpoint),
             "onnx": str(self.onnx),
             "trained": self.trained,
             "test_accuracy": self.metadata.get("test_accuracy"),
             "parity_passed": bool(self.parity),
-            "parity": self.parity.records(),
-            "bench": bench_output.payload(self.bench) if self.bench else None,
+            "parity": self.parity.to_dict(),
+            "bench": self.bench.to_dict() if self.bench else None,
         }
+
+
+def ensure_checkpoint(
+    out: str | os.PathLike,
+    train_config: Any = None,
+    *,
+    log: Log | None = None,
+    progress: Progress | None = None,
+) -> tuple[Path, bool]:
+    """``out/lenet.pt``, trained with ``train_config`` (default: ``TrainConfig()``) first if it
+    does not exist. Returns the path and whether it was trained."""
+    say = log or (lambda _msg: None)
+    checkpoint = Path(out) / CHECKPOINT_NAME
+    if checkpoint.exists():
+        return checkpoint, False
+    from .train import TrainConfig, train
+
+    cfg = train_config or TrainConfig()
+    say(f"{checkpoint} not found: training on {cfg.data} for {cfg.epochs} epochs (seed {cfg.seed})")
+    result = train(cfg, out, progress=progress)
+    say(f"trained: test accuracy {result.test_accuracy:.2%} in {result.train_seconds:.1f} s")
+    return checkpoint, True
 
 
 def run_pipeline(
@@ -45,12 +68,13 @@ def run_pipeline(
     train_config: Any = None,
     exporter: str = "dynamo",
     bench_settings: Any = None,
-    log: Callable[[str], None] | None = None,
-    train_progress: bool = False,
-    bench_progress: Callable[[int, int], None] | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    log: Log | None = None,
+    progress: Progress | None = None,
 ) -> PipelineResult:
     """Train into ``out`` unless it holds a checkpoint, export, verify every available runtime
-    against torch-cpu, and benchmark them if parity holds. ``log`` gets one line per stage."""
+    against torch-cpu, and benchmark them if parity holds. ``log`` gets one line per stage;
+    ``progress(done, total)`` follows training steps, then benchmark rounds."""
     from .bench import benchmark
     from .exporters.onnx import export_onnx
     from .model import load_checkpoint
@@ -58,27 +82,26 @@ def run_pipeline(
 
     say = log or (lambda _msg: None)
     out = Path(out)
-    checkpoint, onnx_path = out / CHECKPOINT_NAME, out / ONNX_NAME
-    trained = not checkpoint.exists()
-    if trained:
-        from .train import TrainConfig, train
-
-        cfg = train_config or TrainConfig()
-        say(f"[1/4] train: {checkpoint} not found, training on {cfg.data} for {cfg.epochs} epochs")
-        train(cfg, out, progress=train_progress)
-    else:
-        say(f"[1/4] train: using existing {checkpoint}")
+    say("[1/4] train")
+    checkpoint, trained = ensure_checkpoint(
+        out, train_config, log=lambda m: say("      " + m), progress=progress
+    )
+    if not trained:
+        say(f"      using existing {checkpoint}")
     _, metadata = load_checkpoint(checkpoint)
+    onnx_path = out / ONNX_NAME
     say(f"[2/4] export: {checkpoint} -> {onnx_path}")
     export_onnx(checkpoint, onnx_path, exporter=exporter, log=lambda m: say("      " + m))
     say("[3/4] verify: every available runtime against torch-cpu")
-    parity = verify(out, progress=lambda m: say("      " + m))
+    parity = verify(out, options=options, log=lambda m: say("      " + m))
     result = None
     if parity:
         say("[4/4] bench: available runtimes, interleaved rounds")
         names = [parity.reference] + [r.runtime for r in parity.compared]
-        result = benchmark(names, out, bench_settings, progress=bench_progress)
-        result.skipped = {r.runtime: r.reason for r in parity.skipped}
+        skipped = {r.runtime: r.reason for r in parity.skipped}
+        result = benchmark(
+            names, out, bench_settings, options=options, skipped=skipped, progress=progress
+        )
     else:
         say("[4/4] bench: skipped because parity failed")
     return PipelineResult(checkpoint, onnx_path, trained, metadata, parity, result)

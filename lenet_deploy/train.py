@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -87,10 +86,14 @@ def _augment(x: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> torch.T
 def fit(
     cfg: TrainConfig,
     dataset: Dataset | None = None,
-    progress: bool = True,
+    progress: Callable[[int, int], None] | None = None,
     on_epoch: Callable[[dict], None] | None = None,
 ) -> TrainResult:
-    """Train LeNet on ``cfg.data`` (or the given dataset); returns the model and its accuracy."""
+    """Train LeNet on ``cfg.data`` (or the given dataset); returns the model and its accuracy.
+
+    ``progress(steps_done, steps_total)`` is called after every optimiser step; ``on_epoch``
+    gets ``{"epoch", "loss", "test_accuracy"}`` after every epoch.
+    """
     ds = dataset if dataset is not None else load_dataset(cfg.data)
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -105,39 +108,34 @@ def fit(
         optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch
     )
     history: list[dict] = []
-    bar = _progress_bar(cfg.epochs * steps_per_epoch, progress)
+    total_steps, step = cfg.epochs * steps_per_epoch, 0
     start = time.perf_counter()
-    try:
-        for epoch in range(1, cfg.epochs + 1):
-            model.train()
-            order = torch.randperm(len(x_train), generator=gen)
-            total_loss, seen = 0.0, 0
-            for i in range(0, len(order), cfg.batch_size):
-                idx = order[i : i + cfg.batch_size]
-                inputs = _augment(x_train[idx], cfg, gen)
-                optimizer.zero_grad()
-                outputs = model(inputs)
-                loss = F.cross_entropy(outputs, y_train[idx], label_smoothing=cfg.label_smoothing)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                total_loss += loss.detach().item() * len(idx)
-                seen += len(idx)
-                if bar is not None:
-                    bar.update(1)
-            record = {
-                "epoch": epoch,
-                "loss": total_loss / seen,
-                "test_accuracy": evaluate(model, ds.x_test, ds.y_test),
-            }
-            history.append(record)
-            if bar is not None:
-                bar.set_postfix(loss=f"{record['loss']:.4f}", acc=f"{record['test_accuracy']:.4f}")
-            if on_epoch is not None:
-                on_epoch(record)
-    finally:
-        if bar is not None:
-            bar.close()
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        order = torch.randperm(len(x_train), generator=gen)
+        total_loss, seen = 0.0, 0
+        for i in range(0, len(order), cfg.batch_size):
+            idx = order[i : i + cfg.batch_size]
+            inputs = _augment(x_train[idx], cfg, gen)
+            optimizer.zero_grad()
+            outputs = model(inputs)
+            loss = F.cross_entropy(outputs, y_train[idx], label_smoothing=cfg.label_smoothing)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total_loss += loss.detach().item() * len(idx)
+            seen += len(idx)
+            step += 1
+            if progress:
+                progress(step, total_steps)
+        record = {
+            "epoch": epoch,
+            "loss": total_loss / seen,
+            "test_accuracy": evaluate(model, ds.x_test, ds.y_test),
+        }
+        history.append(record)
+        if on_epoch is not None:
+            on_epoch(record)
     seconds = time.perf_counter() - start
     model.eval()
     return TrainResult(model, history[-1]["test_accuracy"] if history else 0.0, seconds, history)
@@ -146,7 +144,7 @@ def fit(
 def train(
     cfg: TrainConfig,
     out_dir: str | Path = DEFAULT_OUT,
-    progress: bool = True,
+    progress: Callable[[int, int], None] | None = None,
     on_epoch: Callable[[dict], None] | None = None,
 ) -> TrainResult:
     """Train, then write ``out_dir/lenet.pt`` and ``out_dir/metrics.json`` atomically.
@@ -193,10 +191,3 @@ def train(
     result.checkpoint_path, result.metrics_path = ckpt_path, metrics_path
     return result
 
-
-def _progress_bar(total: int, enabled: bool):
-    if not enabled or not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="step", desc="train", leave=False, file=sys.stderr)

@@ -6,7 +6,8 @@ model is never replaced by a bad one:
 1. ``onnx.checker.check_model(full_check=True)``
 2. shape inference gives ``logits`` = [batch, 10] with a symbolic batch dimension
 3. onnxruntime (CPU) matches the torch model on real test images at batch sizes 1, 3, 7 and
-   1000: elementwise ``|onnx - torch| <= atol + rtol * |torch|`` and identical top-1.
+   1000, judged by ``lenet_deploy.compare`` under the fp32 policy (elementwise atol/rtol,
+   identical top-1, no NaN/inf).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,26 +29,14 @@ import numpy as np
 from .._io import atomic_write_bytes, ensure_writable_dir
 from ..errors import ExportError, first_line
 from ..spec import CLASS_LABELS, INPUT_NAME, NUM_CLASSES, OUTPUT_NAME
+from .gates import Gate, run_gates
 
 EXPORTERS = ("dynamo", "torchscript")
 #: Supported opsets per exporter (inclusive). The dynamo exporter emits opset >= 18 only.
 OPSET_RANGE = {"dynamo": (18, 23), "torchscript": (7, 20)}
 DEFAULT_OPSET = 20
 EXAMPLE_BATCH = 2  # >= 2 so the exporter keeps the batch dimension symbolic
-PARITY_BATCHES = (1, 3, 7, 1000)
-ATOL = 1e-5
-RTOL = 1e-4
 PRODUCER = "lenet-deploy"
-
-
-@dataclass(frozen=True)
-class Gate:
-    name: str
-    passed: bool
-    detail: str
-
-    def __bool__(self) -> bool:
-        return self.passed
 
 
 @dataclass
@@ -256,81 +245,3 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
 
     proto = onnx.load(str(path), load_external_data=False)
     return {p.key: p.value for p in proto.metadata_props}
-
-
-def run_gates(
-    proto,
-    torch_model,
-    images: np.ndarray,
-    *,
-    batches: Sequence[int] = PARITY_BATCHES,
-    atol: float = ATOL,
-    rtol: float = RTOL,
-    log: Callable[[str], None] | None = None,
-) -> list[Gate]:
-    """Run every gate on ``proto`` against ``torch_model``; returns all results (never raises)."""
-    say = log or (lambda _msg: None)
-    gates = []
-    for number, check in enumerate((_gate_checker, _gate_shapes, _gate_parity), start=1):
-        try:
-            gate = check(
-                proto, torch_model=torch_model, images=images, batches=batches, atol=atol, rtol=rtol
-            )
-        except Exception as exc:  # a gate that crashes has failed; report it with the others
-            name = check.__name__.removeprefix("_gate_")
-            gate = Gate(name, False, f"{type(exc).__name__}: {first_line(exc)}")
-        say(f"gate {number}/3 {gate.name}: {'pass' if gate.passed else 'FAIL'} ({gate.detail})")
-        gates.append(gate)
-    return gates
-
-
-def _gate_checker(proto, **_) -> Gate:
-    import onnx
-
-    onnx.checker.check_model(proto, full_check=True)
-    return Gate("checker", True, "onnx.checker full_check")
-
-
-def _gate_shapes(proto, **_) -> Gate:
-    import onnx
-
-    inferred = onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
-    outputs = {o.name: o for o in inferred.graph.output}
-    if OUTPUT_NAME not in outputs:
-        return Gate("shapes", False, f"no output named {OUTPUT_NAME!r}")
-    dims = outputs[OUTPUT_NAME].type.tensor_type.shape.dim
-    shape = [d.dim_param or (d.dim_value if d.HasField("dim_value") else "?") for d in dims]
-    ok = len(dims) == 2 and bool(dims[0].dim_param) and dims[1].dim_value == NUM_CLASSES
-    return Gate("shapes", ok, f"{OUTPUT_NAME} = {shape}, expected [batch, {NUM_CLASSES}]")
-
-
-def _gate_parity(proto, *, torch_model, images, batches, atol, rtol, **_) -> Gate:
-    import onnxruntime as ort
-    import torch
-
-    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    worst_abs, problems = 0.0, []
-    for batch in batches:
-        # Real test images, repeated when the split is smaller than the batch.
-        x = np.ascontiguousarray(np.resize(images, (batch, *images.shape[1:])), dtype=np.float32)
-        got = session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
-        with torch.inference_mode():
-            want = torch_model(torch.from_numpy(x)).numpy()
-        diff = np.abs(got - want)
-        worst_abs = max(worst_abs, float(diff.max()))
-        outside = int((diff > atol + rtol * np.abs(want)).sum())
-        top1 = int((got.argmax(1) != want.argmax(1)).sum())
-        if got.shape != want.shape or outside or top1:
-            problems.append(
-                f"batch {batch}: {outside} elements outside tolerance, {top1} top-1 "
-                f"disagreements, max |diff| {float(diff.max()):.3g}"
-            )
-    batch_list = "/".join(str(b) for b in batches)
-    if problems:
-        return Gate("parity", False, "; ".join(problems))
-    return Gate(
-        "parity",
-        True,
-        f"onnxruntime CPU == torch at batch {batch_list}, max |diff| {worst_abs:.2g} "
-        f"(atol {atol:g}, rtol {rtol:g})",
-    )

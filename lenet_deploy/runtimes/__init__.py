@@ -9,8 +9,10 @@ Importing this package imports neither torch nor onnxruntime; the ``ort-*`` runt
 import torch at all.
 """
 
+from ..artifacts import ArtifactKind
 from .base import Runtime, validate_batch
 from .registry import (
+    BUILTIN_MODULES,
     ENTRY_POINT_GROUP,
     Availability,
     RuntimeEntry,
@@ -23,7 +25,9 @@ from .registry import (
 )
 
 __all__ = [
+    "BUILTIN_MODULES",
     "ENTRY_POINT_GROUP",
+    "ArtifactKind",
     "Availability",
     "Runtime",
     "RuntimeEntry",

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, LenetDeployError
-from ..spec import CHANNELS, IMAGE_SIZE, INPUT_SPEC, InputSpec
+from ..spec import CHANNELS, IMAGE_SIZE, INPUT_SPEC, NUM_CLASSES, InputSpec
 
 _SHAPE = (CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
 _F32 = np.dtype(np.float32)
@@ -105,26 +105,35 @@ def _shape_message(shape: tuple) -> str:
 class Runtime(abc.ABC):
     """A loaded LeNet on one engine and device. Use as a context manager, or call ``close()``.
 
-    Subclasses set ``name`` and ``device`` and implement ``_predict`` (and ``_close`` if they
-    hold resources). ``predict`` returns float32 logits of shape (N, 10).
+    Subclasses implement ``_predict`` (and ``_close`` if they hold resources); the registry
+    gives them their ``name``. ``predict`` returns float32 logits of shape (N, 10).
+
+    Class attributes an adapter may set:
+
+    * ``chunk_size``: batches larger than this run in pieces of this many images (the output is
+      the same; large batches stay in cache instead of falling off a throughput cliff).
+    * ``timed_phases``: True for device runtimes whose ``upload`` / ``compute`` / ``download``
+      are separate (host-to-device, compute, device-to-host); benchmarks then time each phase.
+    * ``precision``: what the engine computes in ("fp32", or "bf16" when asked for); ``verify``
+      judges a runtime by the tolerance policy of its precision (``lenet_deploy.compare``).
     """
 
     name: str = "runtime"
     device: str = "cpu"
+    precision: str = "fp32"
     input_spec: InputSpec = INPUT_SPEC
-
-    #: An adapter that computes the finiteness signal inside its engine, in the same pass as
-    #: the model (ort-cpu does), sets this and calls ``ensure_finite`` when the signal is not
-    #: finite; the batch is then not scanned twice.
-    engine_checks_finite: bool = False
+    chunk_size: int | None = None
+    timed_phases: bool = False
+    #: Kernel time of the last ``compute`` from device events, where the engine offers them.
+    last_compute_ms: float | None = None
     _closed: bool = False
 
     def predict(self, x: Any) -> np.ndarray:
         """Logits, float32 (N, 10), for a batch ``x`` of (N, 1, 32, 32) pixels in [0, 1]."""
         if self._closed:
             raise LenetDeployError(f"{self.name}: predict() called after close()")
-        # validate_batch's hot path inlined: at batch 1 an inference is ~40 us and every
-        # Python call made around it shows in the adapter's overhead.
+        # validate_batch's hot path inlined: at batch 1 every Python call made around the
+        # engine shows in the adapter's overhead.
         if not (
             type(x) is np.ndarray
             and x.dtype is _F32
@@ -133,9 +142,18 @@ class Runtime(abc.ABC):
             and x.flags.c_contiguous
         ):
             x = validate_batch(x, check_finite=False)
-        if not self.engine_checks_finite and not math.isfinite(np.vdot(x, x)):
+        if not math.isfinite(np.vdot(x, x)):
             ensure_finite(x)
-        return self._predict(x)
+        chunk = self.chunk_size
+        if chunk is None or len(x) <= chunk:
+            return self._predict(x)
+        return self._predict_in_chunks(x, chunk)
+
+    def _predict_in_chunks(self, x: np.ndarray, chunk: int) -> np.ndarray:
+        out = np.empty((len(x), NUM_CLASSES), np.float32)
+        for start in range(0, len(x), chunk):
+            out[start : start + chunk] = self._predict(x[start : start + chunk])
+        return out
 
     def predict_proba(self, x: Any) -> np.ndarray:
         """Softmax probabilities, float32 (N, 10)."""
@@ -147,12 +165,28 @@ class Runtime(abc.ABC):
         """Predicted digit per image, int64 (N,)."""
         return self.predict(x).argmax(axis=1)
 
-    def info(self) -> dict[str, Any]:
-        """What this runtime runs on (engine, providers, threads...) for reports."""
-        return {"name": self.name, "device": self.device}
+    # The staged timing API. On the CPU the phases collapse into ``predict``; device runtimes
+    # (``timed_phases``) override all three so the copies can be timed apart from the kernels.
+    def upload(self, x: Any) -> Any:
+        """Validate ``x`` and put it where ``compute`` needs it (device memory on a GPU)."""
+        return validate_batch(x)
+
+    def compute(self, staged: Any) -> Any:
+        """Run the model on what ``upload`` returned; the result may stay on the device."""
+        if self._closed:
+            raise LenetDeployError(f"{self.name}: compute() called after close()")
+        return self._predict(staged)
+
+    def download(self, result: Any) -> np.ndarray:
+        """Bring ``compute``'s result to the host as float32 (N, 10) logits."""
+        return result
 
     def synchronize(self) -> None:  # noqa: B027 - optional hook, a no-op on CPU
         """Wait for queued device work (a no-op on CPU); benchmarks call it before the clock."""
+
+    def info(self) -> dict[str, Any]:
+        """What this runtime runs on (engine, providers, threads...) for reports."""
+        return {"name": self.name, "device": self.device, "precision": self.precision}
 
     def close(self) -> None:
         if not self._closed:
@@ -171,7 +205,7 @@ class Runtime(abc.ABC):
 
     @abc.abstractmethod
     def _predict(self, x: np.ndarray) -> np.ndarray:
-        """Logits for a validated, contiguous float32 (N, 1, 32, 32) batch."""
+        """Logits for a validated, finite, contiguous float32 (N, 1, 32, 32) batch."""
 
     def _close(self) -> None:  # noqa: B027 - optional hook
         """Release engine resources; called once."""

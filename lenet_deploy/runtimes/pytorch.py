@@ -1,74 +1,104 @@
 """The torch family: ``torch-cpu`` and ``torch-cuda``, one class differing by device.
 
-torch is imported when a runtime is created or probed, never at module import.
+torch is imported when a runtime is created or probed, never at module import. torch's thread
+count and TF32 switches are process-wide: a runtime that changes them restores them on close.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..artifacts import DEFAULT_DIR, resolve
+from ..artifacts import ArtifactKind, resolve
 from ..errors import RuntimeUnavailableError
 from .base import Runtime, validate_batch
-from .registry import RuntimeEntry
+from .registry import RuntimeEntry, register_runtime
+
+#: Images per forward pass on the CPU (see ort.CPU_CHUNK).
+CPU_CHUNK = 256
 
 
+@dataclass(frozen=True)
+class TorchOptions:
+    """``torch-cpu``: ``threads`` (intra-op threads while this runtime is open; None: torch's
+    own)."""
+
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {self.threads}")
+
+
+@dataclass(frozen=True)
+class TorchCudaOptions(TorchOptions):
+    """``torch-cuda``: also ``device_id`` (0) and ``allow_tf32`` (False, so fp32 parity holds)."""
+
+    device_id: int = 0
+    allow_tf32: bool = False
+
+
+@register_runtime(
+    "torch-cuda",
+    artifact=ArtifactKind.CHECKPOINT,
+    device="cuda",
+    options=TorchCudaOptions,
+    probe=lambda: cuda_unavailable_reason(0),
+    description="PyTorch eager on an NVIDIA GPU",
+)
+@register_runtime(
+    "torch-cpu",
+    artifact=ArtifactKind.CHECKPOINT,
+    device="cpu",
+    options=TorchOptions,
+    description="PyTorch eager on the CPU (reference)",
+)
 class TorchRuntime(Runtime):
-    """LeNet in eager PyTorch, eval mode, under ``torch.inference_mode``.
-
-    Options: ``threads`` (intra-op threads; process-wide in torch, default: torch's own),
-    ``device`` ("cpu", "cuda", "cuda:N"), ``allow_tf32`` (CUDA only, default False so fp32
-    parity holds; also process-wide in torch).
-    """
+    """LeNet in eager PyTorch, eval mode, under ``torch.inference_mode``."""
 
     def __init__(
-        self,
-        artifact: str | os.PathLike = DEFAULT_DIR,
-        *,
-        device: str = "cpu",
-        threads: int | None = None,
-        allow_tf32: bool = False,
+        self, artifact: str | os.PathLike, options: TorchOptions, entry: RuntimeEntry
     ) -> None:
         import torch
 
         from ..model import load_checkpoint
 
-        is_cuda = device.startswith("cuda")
-        self.name = "torch-cuda" if is_cuda else "torch-cpu"
-        if is_cuda:
-            reason = cuda_unavailable_reason(device)
+        self.name = entry.name
+        self._torch = torch
+        self._restore: list[tuple[Any, str, Any]] = []
+        if entry.device == "cuda":
+            assert isinstance(options, TorchCudaOptions)
+            reason = cuda_unavailable_reason(options.device_id)
             if reason:
                 raise RuntimeUnavailableError(f"{self.name}: {reason}")
-            torch.backends.cuda.matmul.allow_tf32 = allow_tf32
-            torch.backends.cudnn.allow_tf32 = allow_tf32
-        elif device != "cpu":
-            raise RuntimeUnavailableError(f"{self.name}: unknown device {device!r}; use 'cpu'")
-        if threads is not None:
-            torch.set_num_threads(int(threads))
-        self._torch = torch
-        self._device = torch.device(device)
+            self._device = torch.device("cuda", options.device_id)
+            self._set(torch.backends.cuda.matmul, "allow_tf32", options.allow_tf32)
+            self._set(torch.backends.cudnn, "allow_tf32", options.allow_tf32)
+            self.timed_phases = True
+        else:
+            self._device = torch.device("cpu")
+            self.chunk_size = CPU_CHUNK
         self.device = str(self._device)
-        self.path = resolve(artifact, "checkpoint")
+        self.path = resolve(artifact, ArtifactKind.CHECKPOINT)
         model, self.metadata = load_checkpoint(self.path)
         self._model = model.to(self._device).eval()
+        if options.threads is not None:
+            self._restore.append((torch, "threads", torch.get_num_threads()))
+            torch.set_num_threads(options.threads)
         self._threads = torch.get_num_threads()
-        self._tf32 = allow_tf32 if is_cuda else None
-        self.last_compute_ms: float | None = None
+        self._tf32 = options.allow_tf32 if isinstance(options, TorchCudaOptions) else None
+
+    def _set(self, owner: Any, attribute: str, value: Any) -> None:
+        self._restore.append((owner, attribute, getattr(owner, attribute)))
+        setattr(owner, attribute, value)
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
-        torch = self._torch
-        with torch.inference_mode():
-            inputs = torch.from_numpy(x).to(self._device)
-            out = self._model(inputs)
-            if self._device.type == "cuda":
-                torch.cuda.synchronize(self._device)
-            return out.cpu().numpy()
+        return self.download(self.compute(self._torch.from_numpy(x).to(self._device)))
 
-    # Phases for GPU benchmarks: host->device, compute, device->host, each synchronised.
-    def upload(self, x: np.ndarray) -> Any:
+    def upload(self, x: Any) -> Any:
         tensor = self._torch.from_numpy(validate_batch(x)).to(self._device)
         self.synchronize()
         return tensor
@@ -99,8 +129,7 @@ class TorchRuntime(Runtime):
 
     def info(self) -> dict[str, Any]:
         info = {
-            "name": self.name,
-            "device": self.device,
+            **super().info(),
             "engine": "torch",
             "engine_version": str(self._torch.__version__),
             "threads": self._threads,
@@ -112,12 +141,17 @@ class TorchRuntime(Runtime):
 
     def _close(self) -> None:
         del self._model
+        for owner, attribute, value in reversed(self._restore):
+            if attribute == "threads":
+                owner.set_num_threads(value)
+            else:
+                setattr(owner, attribute, value)
         if self._device.type == "cuda":
             self._torch.cuda.empty_cache()
 
 
-def cuda_unavailable_reason(device: str = "cuda:0") -> str | None:
-    """None if torch can run on ``device``, else why not and what to do."""
+def cuda_unavailable_reason(device_id: int = 0) -> str | None:
+    """None if torch can run on CUDA device ``device_id``, else why not and what to do."""
     import torch
 
     fix = "install a CUDA build of torch on a machine with an NVIDIA GPU, or use torch-cpu"
@@ -128,34 +162,9 @@ def cuda_unavailable_reason(device: str = "cuda:0") -> str | None:
             f"torch {torch.__version__} (CUDA {torch.version.cuda}) finds no usable CUDA "
             f"device (driver missing or CUDA_VISIBLE_DEVICES empty); {fix}"
         )
-    index = torch.device(device).index or 0
-    if index >= torch.cuda.device_count():
+    if device_id >= torch.cuda.device_count():
         return (
-            f"{device} does not exist: {torch.cuda.device_count()} CUDA device(s) visible; "
-            "pass device='cuda:0'"
+            f"cuda:{device_id} does not exist: {torch.cuda.device_count()} CUDA device(s) "
+            "visible; pass device_id=0"
         )
     return None
-
-
-def _factory(default_device: str):
-    def factory(artifact: str | os.PathLike = DEFAULT_DIR, **options: Any) -> TorchRuntime:
-        device = str(options.pop("device", default_device))
-        if device.split(":")[0] != default_device.split(":")[0]:
-            family = "torch-cuda" if default_device.startswith("cuda") else "torch-cpu"
-            raise RuntimeUnavailableError(
-                f"{family} cannot run on device {device!r}; use the runtime for that device"
-            )
-        return TorchRuntime(artifact, device=device, **options)
-
-    return factory
-
-
-ENTRIES = [
-    RuntimeEntry("torch-cpu", _factory("cpu"), None, "PyTorch eager on the CPU (reference)"),
-    RuntimeEntry(
-        "torch-cuda",
-        _factory("cuda:0"),
-        lambda: cuda_unavailable_reason("cuda:0"),
-        "PyTorch eager on an NVIDIA GPU",
-    ),
-]

@@ -1,26 +1,43 @@
-"""Runtime names -> factories. Built-ins, ``register_runtime`` and installed plug-ins.
+"""Runtime names -> entries. Built-ins, ``register_runtime`` and installed plug-ins.
 
+A built-in declares itself once, next to its class::
+
+    @register_runtime("ort-cpu", artifact=ArtifactKind.ONNX, device="cpu", options=OrtOptions)
+    class OrtRuntime(Runtime):
+        def __init__(self, artifact, options: OrtOptions, entry: RuntimeEntry): ...
+
+The modules in ``BUILTIN_MODULES`` are imported on first use, which runs those decorators.
 A plug-in package exposes a factory in the entry-point group ``lenet_deploy.runtimes``::
 
     [project.entry-points."lenet_deploy.runtimes"]
     my-engine = "my_pkg.lenet:make_runtime"
 
 The entry point's name is the runtime name; its object is either a ``RuntimeEntry`` or a
-factory ``factory(artifact, **options) -> Runtime``. Plug-ins are discovered on first use.
+factory ``factory(artifact, **options) -> Runtime``.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
-from ..artifacts import DEFAULT_DIR
-from ..errors import DuplicateRuntimeError, LenetDeployError, UnknownRuntimeError
+from ..artifacts import DEFAULT_DIR, ArtifactKind
+from ..errors import (
+    DuplicateRuntimeError,
+    LenetDeployError,
+    RuntimeUnavailableError,
+    UnknownRuntimeError,
+)
 from .base import Runtime
+from .options import describe, parse_options
 
 ENTRY_POINT_GROUP = "lenet_deploy.runtimes"
+#: Modules of this package that hold built-in runtimes, in display order. A new engine family
+#: is one module here plus its name in this tuple.
+BUILTIN_MODULES = ("pytorch", "ort", "openvino")
 
 Factory = Callable[..., Runtime]
 #: Returns None when the runtime can run here, else the reason it cannot (with the fix).
@@ -29,10 +46,47 @@ Probe = Callable[[], "str | None"]
 
 @dataclass(frozen=True)
 class RuntimeEntry:
+    """A registered runtime: its name (the only place it is written), what it loads, where it
+    runs and which options it takes.
+
+    With ``options`` (a frozen dataclass type) the factory is called as
+    ``factory(artifact, options_instance, entry)``; without, as ``factory(artifact, **options)``.
+    """
+
     name: str
     factory: Factory
     probe: Probe | None = None
     description: str = ""
+    artifact: ArtifactKind = ArtifactKind.ONNX
+    device: str = "cpu"
+    options: type | None = None
+
+    def accepts(self, option: str) -> bool:
+        return self.options is not None and option in {f.name for f in fields(self.options)}
+
+    def describe_options(self) -> str:
+        return describe(self.options) if self.options is not None else "plug-in defined"
+
+    def create(
+        self,
+        artifact: str | os.PathLike,
+        options: Mapping[str, Any] | None = None,
+        *,
+        from_text: bool = False,
+    ) -> Runtime:
+        """Load ``artifact`` on this runtime; ``from_text`` converts "key=value" strings."""
+        options = dict(options or {})
+        if self.options is not None:
+            parsed = parse_options(self.name, self.options, options, from_text=from_text)
+            runtime = self.factory(artifact, parsed, self)
+        else:
+            runtime = self.factory(artifact, **options)
+        if not isinstance(runtime, Runtime):
+            raise LenetDeployError(
+                f"runtime {self.name!r}: factory returned {type(runtime).__name__}, not a Runtime"
+            )
+        runtime.name = self.name
+        return runtime
 
 
 @dataclass(frozen=True)
@@ -45,31 +99,53 @@ class Availability:
     def __bool__(self) -> bool:
         return self.available
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "available": self.available,
+            "reason": self.reason,
+            "description": self.description,
+        }
+
 
 _REGISTRY: dict[str, RuntimeEntry] = {}
 _discovered = False
 
 
 def register_runtime(
-    name: str, factory: Factory, *, probe: Probe | None = None, description: str = ""
-) -> RuntimeEntry:
-    """Register ``factory(artifact, **options) -> Runtime`` under ``name``.
+    name: str,
+    factory: Factory | None = None,
+    *,
+    probe: Probe | None = None,
+    description: str = "",
+    artifact: ArtifactKind | str = ArtifactKind.ONNX,
+    device: str = "cpu",
+    options: type | None = None,
+):
+    """Register ``factory`` under ``name``; without ``factory``, a decorator for a class.
 
     ``probe()`` (optional) returns None when the runtime can run here, or the reason it cannot.
     A name that is already registered raises DuplicateRuntimeError.
     """
     if not isinstance(name, str) or not name.strip():
         raise LenetDeployError(f"runtime name must be a non-empty string, got {name!r}")
-    if not callable(factory):
-        raise LenetDeployError(f"runtime {name!r}: factory must be callable, got {factory!r}")
-    if name in _entries():
-        raise DuplicateRuntimeError(
-            f"runtime {name!r} is already registered "
-            f"({_REGISTRY[name].description or 'no description'}); choose another name"
-        )
-    entry = RuntimeEntry(name, factory, probe, description)
-    _REGISTRY[name] = entry
-    return entry
+
+    def add(target: Factory) -> Factory:
+        if not callable(target):
+            raise LenetDeployError(f"runtime {name!r}: factory must be callable, got {target!r}")
+        if name in _entries():
+            raise DuplicateRuntimeError(
+                f"runtime {name!r} is already registered "
+                f"({_REGISTRY[name].description or 'no description'}); choose another name"
+            )
+        kind = ArtifactKind(artifact)
+        _REGISTRY[name] = RuntimeEntry(name, target, probe, description, kind, device, options)
+        return target
+
+    if factory is None:
+        return add
+    add(factory)
+    return _REGISTRY[name]
 
 
 def unregister_runtime(name: str) -> None:
@@ -92,17 +168,14 @@ def get_entry(name: str) -> RuntimeEntry:
 
 
 def load_runtime(name: str, artifact: str | os.PathLike = DEFAULT_DIR, **options: Any) -> Runtime:
-    """Load the model in ``artifact`` (artifacts directory, or the runtime's own file) on ``name``.
+    """Load the model in ``artifact`` (artifacts directory, the runtime's own file, or a URL for
+    a remote runtime) on ``name``.
 
-    Raises UnknownRuntimeError (listing the known names), RuntimeUnavailableError (with the
-    reason and the fix) or ArtifactError/CheckpointError for a missing or unreadable model.
+    Raises UnknownRuntimeError (listing the known names), OptionsError (listing the valid
+    options), RuntimeUnavailableError (with the reason and the fix) or ArtifactError /
+    CheckpointError for a missing or unreadable model.
     """
-    runtime = get_entry(name).factory(artifact, **options)
-    if not isinstance(runtime, Runtime):
-        raise LenetDeployError(
-            f"runtime {name!r}: factory returned {type(runtime).__name__}, not a Runtime"
-        )
-    return runtime
+    return get_entry(name).create(artifact, options)
 
 
 def available_runtimes() -> list[Availability]:
@@ -120,13 +193,10 @@ def available_runtimes() -> list[Availability]:
 def _entries() -> dict[str, RuntimeEntry]:
     global _discovered
     if not _discovered:
+        # Set first: importing a built-in runs its decorator, which comes back here.
         _discovered = True
-        from . import ort, pytorch
-
-        for module in (pytorch, ort):
-            for entry in module.ENTRIES:
-                if entry.name not in _REGISTRY:
-                    _REGISTRY[entry.name] = entry
+        for module in BUILTIN_MODULES:
+            importlib.import_module(f"{__package__}.{module}")
         _discover_plugins()
     return _REGISTRY
 
@@ -147,15 +217,21 @@ def _discover_plugins() -> None:
             )
             continue
         if isinstance(obj, RuntimeEntry):
-            register_runtime(ep.name, obj.factory, probe=obj.probe, description=obj.description)
+            register_runtime(
+                ep.name,
+                obj.factory,
+                probe=obj.probe,
+                description=obj.description,
+                artifact=obj.artifact,
+                device=obj.device,
+                options=obj.options,
+            )
         else:
             register_runtime(ep.name, obj, description=f"plug-in {ep.value}")
 
 
 def _broken(name: str, exc: Exception) -> Factory:
     def factory(*_a: Any, **_k: Any) -> Runtime:
-        from ..errors import RuntimeUnavailableError
-
         raise RuntimeUnavailableError(f"{name}: plug-in failed to import ({exc})")
 
     return factory

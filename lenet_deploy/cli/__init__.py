@@ -1,0 +1,53 @@
+"""The ``lenet-deploy`` command: one module per subcommand, each arguments + a library call +
+formatting.
+
+A command module ``lenet_deploy/cli/<name>.py`` exposes ``register(subparsers)`` (adds its
+parser and sets ``func=run``) and ``run(args) -> int``; adding a command is that module plus
+its name in ``COMMANDS``. Command modules import the heavy parts of the library inside ``run``,
+so ``lenet-deploy --help`` imports neither torch nor onnxruntime.
+
+``LenetDeployError`` becomes one line on stderr and exit code 2 (``verify`` and ``pipeline``
+use 1 for a parity failure); anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .. import __version__
+from ..errors import LenetDeployError
+from ._common import EXIT_ERROR
+
+#: Command modules, in the order ``--help`` lists them.
+COMMANDS = ("pipeline", "train", "export", "verify", "bench", "predict", "runtimes")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lenet-deploy",
+        description="Train LeNet, export it to ONNX, verify every runtime agrees, benchmark "
+        "them, and predict. Start with 'lenet-deploy pipeline'.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMANDS:
+        importlib.import_module(f"{__name__}.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except LenetDeployError as exc:
+        print(f"lenet-deploy {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(
+            f"lenet-deploy {args.command}: interrupted; existing artifacts were left as they were",
+            file=sys.stderr,
+        )
+        return 130

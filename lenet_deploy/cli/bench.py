@@ -1,0 +1,73 @@
+"""``lenet-deploy bench``: measure runtimes side by side."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..artifacts import DEFAULT_DIR
+from ._common import add_option_argument, options, progress_bar, say
+from ._settings import add_bench_options, bench_settings
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "bench",
+        help="measure runtimes side by side (latency percentiles, throughput)",
+        description="Benchmark runtimes in interleaved rounds after warm-up: p50/p90/p99, IQR, "
+        "throughput and GFLOP/s per batch size, with the environment recorded.",
+    )
+    p.add_argument(
+        "--runtime",
+        action="append",
+        metavar="NAME",
+        help="runtime to measure; repeat for several, or 'all' (default: every "
+        "available runtime; unavailable ones are listed as skipped)",
+    )
+    p.add_argument(
+        "--model",
+        default=DEFAULT_DIR,
+        help="artifacts directory (default: %(default)s/) or model file",
+    )
+    add_bench_options(p)
+    add_option_argument(p)
+    p.add_argument("--json", metavar="PATH", help="write every field as JSON")
+    p.add_argument("--csv", metavar="PATH", help="write one CSV row per runtime and batch")
+    p.add_argument("--markdown", metavar="PATH", help="write a Markdown table")
+    p.add_argument(
+        "--plot", metavar="PATH.png", help="plot throughput and p50 latency against batch size"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import bench_output
+    from ..bench import benchmark, resolve_runtimes
+    from ..formatting import bench_table
+
+    names = None if not args.runtime or "all" in args.runtime else args.runtime
+    chosen, skipped = resolve_runtimes(names)
+    for name, reason in skipped.items():
+        say(args, f"skipping {name}: {reason.removeprefix(name + ': ')}")
+    with progress_bar(args, "bench") as progress:
+        result = benchmark(
+            chosen,
+            args.model,
+            bench_settings(args),
+            options=options(args),
+            skipped=skipped,
+            progress=progress,
+        )
+    print(bench_table(result))
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    for option, write in (
+        ("json", bench_output.write_json),
+        ("csv", bench_output.write_csv),
+        ("markdown", bench_output.write_markdown),
+        ("plot", bench_output.write_plot),
+    ):
+        if getattr(args, option):
+            say(args, f"wrote {write(result, getattr(args, option))}")
+    return 0

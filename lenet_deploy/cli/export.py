@@ -1,0 +1,72 @@
+"""``lenet-deploy export``: the checkpoint to one gated ONNX file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..artifacts import CHECKPOINT_NAME, DEFAULT_DIR, ONNX_NAME
+from ..exporters.onnx import DEFAULT_OPSET, EXPORTERS, OPSET_RANGE
+from ._common import progress_bar, say
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="export the checkpoint to one ONNX file, gated by checker/shapes/parity",
+        description="Export a trained checkpoint to a self-contained ONNX file. The file is put "
+        "in place only after onnx.checker, shape inference and onnxruntime-vs-torch parity "
+        "all pass; otherwise the existing file is left untouched.",
+    )
+    p.add_argument(
+        "--checkpoint",
+        help=f"checkpoint to export (default: {DEFAULT_DIR}/{CHECKPOINT_NAME}; "
+        "trained first if it does not exist)",
+    )
+    p.add_argument(
+        "--out", default=f"{DEFAULT_DIR}/{ONNX_NAME}", help="ONNX file to write (%(default)s)"
+    )
+    ranges = ", ".join(f"{name} {low}..{high}" for name, (low, high) in OPSET_RANGE.items())
+    p.add_argument("--opset", type=int, help=f"ONNX opset (default: {DEFAULT_OPSET}; {ranges})")
+    p.add_argument(
+        "--exporter",
+        choices=EXPORTERS,
+        default=EXPORTERS[0],
+        help="torch.onnx exporter (default: %(default)s)",
+    )
+    p.add_argument("--verbose", action="store_true", help="show the exporter's own output")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import ExportError
+    from ..exporters.onnx import export_onnx
+    from ..pipeline import ensure_checkpoint
+
+    checkpoint = args.checkpoint
+    if checkpoint is None:
+        with progress_bar(args, "train") as progress:
+            checkpoint, _ = ensure_checkpoint(
+                DEFAULT_DIR, log=lambda m: say(args, m), progress=progress
+            )
+    say(args, f"exporting {checkpoint} -> {args.out}")
+    try:
+        report = export_onnx(
+            checkpoint,
+            args.out,
+            opset=args.opset,
+            exporter=args.exporter,
+            verbose=args.verbose,
+            log=lambda msg: say(args, "  " + msg),
+        )
+    except ExportError as exc:
+        # the error line says how many gates failed; these lines say which and why
+        for failure in exc.failures:
+            print(f"  FAILED {failure}", file=sys.stderr)
+        raise
+    print(
+        f"wrote {report.path} ({report.exporter}, opset {report.opset}, "
+        f"{report.size_bytes / 1024:.0f} KiB, all {len(report.gates)} gates passed)"
+    )
+    return 0

@@ -1,0 +1,51 @@
+"""``lenet-deploy pipeline``: train (if needed) -> export -> verify -> bench, one summary."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..artifacts import DEFAULT_DIR
+from ..exporters.onnx import EXPORTERS
+from ._common import EXIT_FAILED, add_option_argument, options, progress_bar, say, write_json
+from ._settings import add_bench_options, add_train_options, bench_settings, train_config
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "pipeline",
+        help="train (if needed) -> export -> verify -> bench, with one summary",
+        description="The whole job on the embedded digits: train if DIR has no checkpoint, "
+        "export to ONNX (gated), verify every available runtime against torch-cpu, benchmark "
+        "them, and print one summary table. Exit 1 if parity fails.",
+    )
+    p.add_argument("--out", default=DEFAULT_DIR, help="artifacts directory (%(default)s/)")
+    add_train_options(p, full=False)
+    p.add_argument("--exporter", choices=EXPORTERS, default=EXPORTERS[0])
+    add_bench_options(p)
+    add_option_argument(p)
+    p.add_argument("--report", metavar="PATH", help="write the summary and all records as JSON")
+    p.add_argument("--quiet", action="store_true", help="only the summary")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..formatting import parity_table, pipeline_summary
+    from ..pipeline import run_pipeline
+
+    with progress_bar(args, "pipeline") as progress:
+        result = run_pipeline(
+            args.out,
+            train_config=train_config(args),
+            exporter=args.exporter,
+            bench_settings=bench_settings(args),
+            options=options(args),
+            log=lambda m: say(args, m),
+            progress=progress,
+        )
+    if not result:  # the summary says which runtime failed; the table says where and by how much
+        print(parity_table(result.parity), file=sys.stderr)
+    print(pipeline_summary(result, min(args.batch_sizes), max(args.batch_sizes)))
+    if args.report:
+        write_json(args.report, result.to_dict())
+    return 0 if result else EXIT_FAILED

@@ -1,0 +1,40 @@
+"""``lenet-deploy predict``: classify image files with any runtime."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..artifacts import DEFAULT_DIR
+from ..predict import DEFAULT_RUNTIME
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "predict",
+        help="classify image files (PNG/JPEG/.npy) with any runtime",
+        description="Classify digit images, prepared for the model by "
+        "lenet_deploy.images.load_images (grayscale, [0, 1], bright digit on dark, 32x32).",
+    )
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG or .npy files")
+    p.add_argument("--runtime", default=DEFAULT_RUNTIME, help="runtime name (%(default)s)")
+    p.add_argument(
+        "--model",
+        default=DEFAULT_DIR,
+        help="artifacts directory, model file or URL (default: %(default)s/)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON records")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..formatting import prediction_lines
+    from ..predict import load_and_predict
+
+    predictions = load_and_predict(args.runtime, args.model, args.images)
+    if args.json:
+        records = [p.to_dict() for p in predictions]
+        print(json.dumps({"runtime": args.runtime, "predictions": records}, indent=2))
+    else:
+        print(prediction_lines(predictions))
+    return 0

@@ -1,0 +1,44 @@
+"""``lenet-deploy train``: train LeNet and write the checkpoint and metrics."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..artifacts import DEFAULT_DIR
+from ._common import progress_bar, say
+from ._settings import add_train_options, train_config
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train LeNet on the embedded digits (or MNIST IDX files)",
+        description="Train LeNet with autograd and write DIR/lenet.pt and DIR/metrics.json "
+        "(atomically: a failed run keeps the old files).",
+    )
+    add_train_options(p)
+    p.add_argument("--out", default=DEFAULT_DIR, help="output directory (default: %(default)s/)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..train import train
+
+    cfg = train_config(args)
+    say(args, f"training LeNet on {cfg.data} for {cfg.epochs} epochs (seed {cfg.seed})")
+
+    def on_epoch(rec: dict) -> None:
+        say(
+            args,
+            f"epoch {rec['epoch']:>3}/{cfg.epochs}  loss {rec['loss']:.4f}  "
+            f"test accuracy {rec['test_accuracy']:.2%}",
+        )
+
+    with progress_bar(args, "train") as progress:
+        result = train(cfg, args.out, progress=progress, on_epoch=on_epoch)
+    print(
+        f"test accuracy {result.test_accuracy:.2%} in {result.train_seconds:.1f} s -> "
+        f"{result.checkpoint_path}, {result.metrics_path}"
+    )
+    return 0

@@ -1,0 +1,67 @@
+"""``lenet-deploy verify``: does every runtime compute what the reference does?"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..artifacts import DEFAULT_DIR
+from ..compare import DEFAULT_ATOL, DEFAULT_RTOL
+from ..parity import DEFAULT_REFERENCE
+from ._common import EXIT_FAILED, add_option_argument, options, runtime_list, say, write_json
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "verify",
+        help="check every runtime computes what the reference does (parity)",
+        description="Run every runtime on the real test split and edge inputs (zeros, ones, "
+        "noise, batches of 1/3/7/1000) and compare with the reference by the policy of the "
+        "precision it computes in: fp32 elementwise (|a-b| <= atol + rtol*|ref|) and by top-1; "
+        "bf16 by top-1 agreement and accuracy. Exit 0: all pass; 1: a parity failure; "
+        "2: an error (missing model, unknown or unavailable named runtime).",
+    )
+    p.add_argument(
+        "--model",
+        default=DEFAULT_DIR,
+        help="artifacts directory (default: %(default)s/), or a .onnx/.pt file",
+    )
+    p.add_argument(
+        "--runtimes",
+        type=runtime_list,
+        default=None,
+        help="'all' (default: every registered runtime; unavailable ones are "
+        "skipped with the reason) or a comma-separated list",
+    )
+    p.add_argument(
+        "--reference",
+        default=DEFAULT_REFERENCE,
+        help="runtime the others are compared with (default: %(default)s)",
+    )
+    p.add_argument("--atol", type=float, help=f"fp32 atol (default: {DEFAULT_ATOL:g})")
+    p.add_argument("--rtol", type=float, help=f"fp32 rtol (default: {DEFAULT_RTOL:g})")
+    add_option_argument(p)
+    p.add_argument("--json", metavar="PATH", help="write the records as JSON (atomically)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..formatting import parity_table
+    from ..parity import verify
+
+    report = verify(
+        args.model,
+        args.runtimes,
+        reference=args.reference,
+        atol=args.atol,
+        rtol=args.rtol,
+        options=options(args),
+        log=lambda m: say(args, m),
+    )
+    print(parity_table(report))
+    if args.json:
+        write_json(args.json, report.to_dict())
+    if not report.compared:
+        print("no runtime was compared with the reference", file=sys.stderr)
+    return 0 if report else EXIT_FAILED

@@ -1,0 +1,142 @@
+"""``ov-cpu``: the exported ONNX file in OpenVINO on the CPU (optional extra ``[openvino]``).
+
+OpenVINO reads the export with its dynamic batch. On a CPU with AVX512-BF16 or AMX it computes
+in bf16 unless told otherwise, which moves logits by ~1e-2 and flips a few top-1 answers on
+ambiguous inputs; so this runtime asks for f32 by default and offers ``precision="bf16"`` as an
+explicit option, which ``verify`` then judges by the bf16 policy (``lenet_deploy.compare``).
+openvino is imported when the runtime is created or probed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from ..artifacts import ArtifactKind, resolve
+from ..errors import ArtifactError, RuntimeUnavailableError, first_line
+from .base import Runtime
+from .registry import RuntimeEntry, register_runtime
+
+INSTALL_FIX = "install the extra: pip install 'lenet-deploy[openvino]'"
+#: Images per infer request; larger batches run in pieces (see ort.CPU_CHUNK).
+CPU_CHUNK = 256
+_HINT = {"fp32": "f32", "bf16": "bf16"}
+
+
+@dataclass(frozen=True)
+class OpenVinoOptions:
+    """``precision``: "fp32" (default) or "bf16" (OpenVINO's INFERENCE_PRECISION_HINT);
+    ``performance_hint``: "LATENCY" (default) or "THROUGHPUT"; ``threads``: inference threads
+    (None: OpenVINO's own)."""
+
+    precision: Literal["fp32", "bf16"] = "fp32"
+    performance_hint: Literal["LATENCY", "THROUGHPUT"] = "LATENCY"
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {self.threads}")
+
+    def config(self) -> dict[str, Any]:
+        """The OpenVINO compile properties these options stand for."""
+        config: dict[str, Any] = {
+            "INFERENCE_PRECISION_HINT": _HINT[self.precision],
+            "PERFORMANCE_HINT": self.performance_hint,
+        }
+        if self.threads is not None:
+            config["INFERENCE_NUM_THREADS"] = self.threads
+        return config
+
+
+def probe() -> str | None:
+    if importlib.util.find_spec("openvino") is None:
+        return f"OpenVINO is not installed; {INSTALL_FIX}"
+    return None
+
+
+@register_runtime(
+    "ov-cpu",
+    artifact=ArtifactKind.ONNX,
+    device="cpu",
+    options=OpenVinoOptions,
+    probe=probe,
+    description="OpenVINO on the CPU, f32 and latency hints (bf16 on request)",
+)
+class OpenVinoRuntime(Runtime):
+    """One compiled model and one infer request on the OpenVINO CPU plugin."""
+
+    chunk_size = CPU_CHUNK
+
+    def __init__(
+        self, artifact: str | os.PathLike, options: OpenVinoOptions, entry: RuntimeEntry
+    ) -> None:
+        reason = probe()
+        if reason:
+            raise RuntimeUnavailableError(f"{entry.name}: {reason}")
+        import openvino as ov
+
+        self.name = entry.name
+        self.path = resolve(artifact, ArtifactKind.ONNX)
+        core = ov.Core()
+        try:
+            model = core.read_model(str(self.path))
+        except Exception as exc:
+            raise ArtifactError(
+                f"{self.name}: {str(self.path)!r} is not a loadable ONNX model "
+                f"({first_line(exc)}); re-create it with 'lenet-deploy export'"
+            ) from None
+        _check_signature(model, self.name, self.path)
+        self._compiled = core.compile_model(model, "CPU", options.config())
+        self._request = self._compiled.create_infer_request()
+        self._output = self._request.get_output_tensor  # bound once: called per batch
+        self._ov_version = ov.__version__
+        # What the plugin really computes in: a CPU without bf16 support keeps f32.
+        hint = str(self._compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
+        self.precision = "bf16" if "bf16" in hint or "bfloat16" in hint else "fp32"
+        self._options = options
+
+    def _predict(self, x: np.ndarray) -> np.ndarray:
+        # share_inputs: the validated batch is read in place; the output tensor is reused by
+        # the next request, so it is copied out.
+        self._request.infer({0: x}, share_inputs=True)
+        return self._output(0).data.copy()
+
+    def info(self) -> dict[str, Any]:
+        compiled = self._compiled
+        return {
+            **super().info(),
+            "engine": "openvino",
+            "engine_version": self._ov_version,
+            "threads": compiled.get_property("INFERENCE_NUM_THREADS"),
+            "performance_hint": str(compiled.get_property("PERFORMANCE_HINT")),
+            "inference_precision": str(compiled.get_property("INFERENCE_PRECISION_HINT")),
+        }
+
+    def _close(self) -> None:
+        del self._request, self._output, self._compiled
+
+
+def _check_signature(model, name: str, path) -> None:
+    """ArtifactError unless the model takes ``image`` [?, 1, 32, 32] and gives ``logits``."""
+    from ..spec import INPUT_NAME, OUTPUT_NAME
+
+    inputs = model.inputs
+    shape = inputs[0].get_partial_shape() if len(inputs) == 1 else None
+    in_ok = (
+        shape is not None
+        and INPUT_NAME in inputs[0].get_names()
+        and shape.rank.get_length() == 4
+        and [str(d) for d in list(shape)[1:]] == ["1", "32", "32"]
+    )
+    out_ok = any(OUTPUT_NAME in o.get_names() for o in model.outputs)
+    if not (in_ok and out_ok):
+        got = ", ".join(f"{sorted(i.get_names())}{i.get_partial_shape()}" for i in inputs)
+        raise ArtifactError(
+            f"{name}: {str(path)!r} is not a LeNet export (inputs: {got}; expected "
+            f"{INPUT_NAME}[batch, 1, 32, 32] -> {OUTPUT_NAME}); "
+            "re-create it with 'lenet-deploy export'"
+        )
