@@ -25,7 +25,7 @@ def trained_dir(tmp_path_factory, digits) -> Path:
     from lenet_deploy.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("artifacts")
-    train(TrainConfig(epochs=QUICK_EPOCHS, seed=0), out, progress=False)
+    train(TrainConfig(epochs=QUICK_EPOCHS, seed=0), out)
     return out
 
 
@@ -64,11 +64,11 @@ PLUGIN_NAME = "test-ort-unoptimised"
 
 
 def _plugin_factory(artifact="artifacts", **options):
-    from lenet_deploy.runtimes.ort import OrtRuntime
+    from lenet_deploy.runtimes import get_entry
 
-    runtime = OrtRuntime(artifact, **{"graph_optimization": "disable", "threads": 1, **options})
-    runtime.name = PLUGIN_NAME
-    return runtime
+    return get_entry("ort-cpu").create(
+        artifact, {"graph_optimization": "disable", "threads": 1, **options}
+    )
 
 
 def _register_plugin():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import positive_float, positive_int
+from ._common import batch_sizes, positive_float, positive_int
 
 
 def add_bench_options(p: argparse.ArgumentParser) -> None:

@@ -1,10 +1,11 @@
-"""One contract, every registered runtime (built-ins and the test plug-in from conftest)."""
+"""One contract, every registered runtime (built-ins, ov-cpu and the test plug-in)."""
 
 import numpy as np
 import pytest
 
-from lenet_deploy.errors import RuntimeUnavailableError
-from lenet_deploy.runtimes import available_runtimes, load_runtime, runtime_names
+from lenet_deploy.compare import compare
+from lenet_deploy.errors import InputError, LenetDeployError, RuntimeUnavailableError
+from lenet_deploy.runtimes import available_runtimes, get_entry, load_runtime, runtime_names
 
 AVAILABILITY = {a.name: a for a in available_runtimes()}
 
@@ -19,6 +20,10 @@ def runtime(request, exported_dir):
     rt.close()
 
 
+def test_contract_covers_every_builtin():
+    assert {"torch-cpu", "torch-cuda", "ort-cpu", "ort-cuda", "ov-cpu"} <= set(runtime_names())
+
+
 @pytest.mark.parametrize("batch", [1, 3, 64])
 def test_shapes_and_dtype(runtime, digits, batch):
     out = runtime.predict(digits.x_test[:batch])
@@ -27,34 +32,54 @@ def test_shapes_and_dtype(runtime, digits, batch):
     assert np.isfinite(out).all()
 
 
-def test_identity(runtime):
-    assert runtime.name in runtime_names()
-    assert runtime.device.startswith("cuda") == ("cuda" in runtime.name)
+def test_identity_comes_from_the_registry(runtime):
+    entry = get_entry(runtime.name)
+    assert runtime.device.startswith(entry.device)
     assert runtime.input_spec.shape == ("N", 1, 32, 32) and runtime.input_spec.dtype == "float32"
-    assert runtime.info()["name"] == runtime.name
+    assert runtime.info()["name"] == runtime.name and runtime.precision == "fp32"
 
 
-def test_agrees_with_torch_cpu(runtime, exported_dir, digits):
+def test_agrees_with_torch_cpu_by_the_fp32_policy(runtime, exported_dir, digits):
     with load_runtime("torch-cpu", exported_dir) as reference:
         want = reference.predict(digits.x_test)
-    got = runtime.predict(digits.x_test)
-    np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-4)
-    assert (got.argmax(1) == want.argmax(1)).all()
+    result = compare(runtime.predict(digits.x_test), want, "fp32", labels=digits.y_test)
+    assert result, result.failures
+    assert result.top1_agreement == 1.0 and result.accuracy == result.reference_accuracy
+
+
+def test_large_batch_equals_its_pieces(runtime, digits):
+    """Batches beyond the adapter's chunk size give the rows the small batches give."""
+    x = np.resize(digits.x_test, (1100, 1, 32, 32)).astype(np.float32)
+    whole = runtime.predict(x)
+    pieces = np.concatenate([runtime.predict(x[i : i + 100]) for i in range(0, 1100, 100)])
+    np.testing.assert_allclose(whole, pieces, rtol=1e-5, atol=1e-6)
+
+
+def test_staged_phases_give_the_predict_result(runtime, digits):
+    x = digits.x_test[:5]
+    staged = runtime.download(runtime.compute(runtime.upload(x)))
+    np.testing.assert_allclose(staged, runtime.predict(x), rtol=1e-6, atol=1e-6)
+    with pytest.raises(InputError, match="NaN/inf"):
+        runtime.upload(np.full((1, 1, 32, 32), np.nan, np.float32))
 
 
 def test_context_manager_closes(runtime, digits):
     with runtime as rt:
         rt.predict(digits.x_test[:2])
-    with pytest.raises(Exception, match="after close"):
+    with pytest.raises(LenetDeployError, match="after close"):
         runtime.predict(digits.x_test[:2])
 
 
-def test_bad_input_is_a_value_error(runtime):
-    with pytest.raises(ValueError, match=r"x\[None\]"):
+def test_bad_input_is_refused_before_the_engine(runtime):
+    with pytest.raises(InputError, match=r"x\[None\]"):
         runtime.predict(np.zeros((1, 32, 32), np.float32))
+    bad = np.zeros((2, 1, 32, 32), np.float32)
+    bad[1, 0, 3, 3] = np.inf
+    with pytest.raises(InputError, match="1 NaN/inf value"):
+        runtime.predict(bad)
 
 
-@pytest.mark.parametrize("name", [n for n in runtime_names() if "cuda" in n])
+@pytest.mark.parametrize("name", [n for n in runtime_names() if get_entry(n).device == "cuda"])
 def test_gpu_runtimes_refuse_or_really_use_the_gpu(name, exported_dir, digits):
     """Never CPU results from a CUDA runtime: it either refuses with the reason, or runs there."""
     try:
@@ -66,7 +91,7 @@ def test_gpu_runtimes_refuse_or_really_use_the_gpu(name, exported_dir, digits):
         assert not AVAILABILITY[name]
         return
     with rt:
-        assert rt.device.startswith("cuda")
+        assert rt.device.startswith("cuda") and rt.timed_phases
         if name == "ort-cuda":
             assert rt.providers[0] == "CUDAExecutionProvider"
         assert rt.predict(digits.x_test[:3]).shape == (3, 10)

@@ -9,6 +9,7 @@ import pytest
 from lenet_deploy.errors import ArtifactError, RuntimeUnavailableError
 from lenet_deploy.runtimes import load_runtime
 from lenet_deploy.runtimes import ort as ort_mod
+from lenet_deploy.runtimes import ort_loader
 
 
 def test_ort_path_never_imports_torch(exported_dir):
@@ -33,14 +34,19 @@ def test_options_are_applied(exported_dir):
     with load_runtime(
         "ort-cpu", exported_dir, threads=1, graph_optimization="basic", spinning=False
     ) as rt:
-        options = rt._session.get_session_options()
-        assert options.intra_op_num_threads == 1
-        assert (
-            options.graph_optimization_level == onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
-        )
-        assert rt.providers == ["CPUExecutionProvider"] and rt.info()["threads"] == 1
-    with pytest.raises(ArtifactError, match="graph_optimization must be one of"):
-        load_runtime("ort-cpu", exported_dir, graph_optimization="max")
+        info = rt.info()
+        assert info["threads"] == 1 and info["graph_optimization"].endswith("ORT_ENABLE_BASIC")
+        assert rt.providers == ["CPUExecutionProvider"]
+
+
+def test_the_model_is_run_as_exported(exported_dir, digits):
+    """No rewritten graph: the adapter's logits are a plain session's, bit for bit."""
+    plain = onnxruntime.InferenceSession(
+        str(exported_dir / "lenet.onnx"), providers=["CPUExecutionProvider"]
+    )
+    x = digits.x_test[:7]
+    with load_runtime("ort-cpu", exported_dir, optimized_model_path=None) as rt:
+        np.testing.assert_array_equal(rt.predict(x), plain.run(["logits"], {"image": x})[0])
 
 
 def test_saved_optimised_model(exported_dir, tmp_path, digits):
@@ -52,21 +58,26 @@ def test_saved_optimised_model(exported_dir, tmp_path, digits):
         np.testing.assert_allclose(rt.predict(digits.x_test[:5]), want, rtol=1e-5, atol=1e-6)
 
 
+def test_cpu_session_does_not_touch_stderr(exported_dir, monkeypatch):
+    def refuse():
+        raise AssertionError("fd 2 redirected for a CPU session")
+
+    monkeypatch.setattr(ort_loader, "_capture_stderr", refuse)
+    with load_runtime("ort-cpu", exported_dir) as rt:
+        assert rt.predict(np.zeros((1, 1, 32, 32), np.float32)).shape == (1, 10)
+
+
 def test_ort_cuda_refuses_here_with_reason_and_fix(exported_dir):
-    if onnxruntime.get_device() == "GPU" and _cuda_really_works():
+    if ort_loader.cuda_probe() is None:
         pytest.skip("this machine has a working CUDA GPU")
     with pytest.raises(RuntimeUnavailableError) as err:
         load_runtime("ort-cuda", exported_dir)
     message = str(err.value)
     assert message.startswith("ort-cuda: CUDAExecutionProvider is not active")
-    assert "use ort-cpu" in message
+    assert message.endswith("or use ort-cpu")
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-        # onnxruntime-gpu without CUDA libraries: the real loader error is in the message
-        assert "libcublasLt" in message or "failed to load" in message or "CUDA" in message
-
-
-def _cuda_really_works():
-    return ort_mod.cuda_probe() is None
+        # onnxruntime-gpu without its CUDA libraries: onnxruntime's own loader error is quoted
+        assert "failed to load libonnxruntime_providers_cuda.so (" in message
 
 
 class FallbackSession:
@@ -114,7 +125,7 @@ def test_truncated_onnx(exported_dir, tmp_path):
 
 
 def test_onnx_of_another_model_is_refused(tmp_path):
-    (tmp_path / "other.onnx").write_bytes(ort_mod._IDENTITY_MODEL())
+    (tmp_path / "other.onnx").write_bytes(ort_loader.identity_model())
     with pytest.raises(ArtifactError, match="not a LeNet export"):
         load_runtime("ort-cpu", tmp_path / "other.onnx")
 
@@ -127,32 +138,18 @@ def test_missing_model_says_how_to_make_it(tmp_path):
         load_runtime("ort-cpu", tmp_path / "lenet.pt")
 
 
-def test_finiteness_is_checked_inside_the_engine_without_changing_logits(exported_dir, digits):
+def test_large_batches_run_in_chunks(exported_dir, monkeypatch):
+    calls = []
     with load_runtime("ort-cpu", exported_dir) as rt:
-        assert rt.engine_checks_finite
-        names = [o.name for o in rt._session.get_outputs()]
-        assert names == ["logits", ort_mod.CHECK_NAME]
-        plain = onnxruntime.InferenceSession(str(rt.path), providers=["CPUExecutionProvider"])
-        x = digits.x_test[:7]
-        np.testing.assert_array_equal(rt.predict(x), plain.run(["logits"], {"image": x})[0])
-        for bad in (np.nan, np.inf, -np.inf):
-            y = x.copy()
-            y[3, 0, 9, 9] = bad
-            with pytest.raises(ValueError, match="1 NaN/inf value"):
-                rt.predict(y)
-        huge = np.full((1, 1, 32, 32), 3e30, np.float32)  # its sum of squares overflows
-        assert rt.predict(huge).shape == (1, 10)
-
-
-def test_input_check_is_added_once(exported_dir):
-    data = (exported_dir / "lenet.onnx").read_bytes()
-    once = ort_mod._with_input_check(data)
-    assert once != data and ort_mod._with_input_check(once) == once
+        real = rt._predict
+        monkeypatch.setattr(rt, "_predict", lambda x: calls.append(len(x)) or real(x))
+        out = rt.predict(np.zeros((2 * ort_mod.CPU_CHUNK + 5, 1, 32, 32), np.float32))
+    assert calls == [ort_mod.CPU_CHUNK, ort_mod.CPU_CHUNK, 5] and out.shape[0] == sum(calls)
 
 
 @pytest.mark.gpu
 def test_ort_cuda_io_binding_matches_cpu(exported_dir, digits):
-    reason = ort_mod.cuda_probe()
+    reason = ort_loader.cuda_probe()
     if reason:
         pytest.skip(f"ort-cuda unavailable: {reason}")
     with (

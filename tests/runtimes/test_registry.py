@@ -1,3 +1,4 @@
+import dataclasses
 import importlib.metadata
 import sys
 
@@ -6,11 +7,20 @@ import pytest
 from conftest import PLUGIN_NAME
 
 from lenet_deploy import cli
-from lenet_deploy.errors import DuplicateRuntimeError, UnknownRuntimeError
+from lenet_deploy.artifacts import ArtifactKind
+from lenet_deploy.errors import (
+    DuplicateRuntimeError,
+    LenetDeployError,
+    OptionsError,
+    RuntimeUnavailableError,
+    UnknownRuntimeError,
+)
 from lenet_deploy.runtimes import (
+    BUILTIN_MODULES,
     Runtime,
     RuntimeEntry,
     available_runtimes,
+    get_entry,
     load_runtime,
     register_runtime,
     registry,
@@ -19,9 +29,22 @@ from lenet_deploy.runtimes import (
 )
 
 
-def test_builtins_are_registered():
+def test_builtins_declare_name_kind_device_and_options_once():
     names = runtime_names()
-    assert names[:4] == ["torch-cpu", "torch-cuda", "ort-cpu", "ort-cuda"]
+    assert names[:5] == ["torch-cpu", "torch-cuda", "ort-cpu", "ort-cuda", "ov-cpu"]
+    declared = {n: (get_entry(n).artifact, get_entry(n).device) for n in names[:5]}
+    assert declared == {
+        "torch-cpu": (ArtifactKind.CHECKPOINT, "cpu"),
+        "torch-cuda": (ArtifactKind.CHECKPOINT, "cuda"),
+        "ort-cpu": (ArtifactKind.ONNX, "cpu"),
+        "ort-cuda": (ArtifactKind.ONNX, "cuda"),
+        "ov-cpu": (ArtifactKind.ONNX, "cpu"),
+    }
+    for name in names[:5]:
+        assert dataclasses.is_dataclass(get_entry(name).options)
+        assert get_entry(name).options.__dataclass_params__.frozen
+    assert BUILTIN_MODULES == ("pytorch", "ort", "openvino")
+    assert {k.value for k in ArtifactKind} == {"checkpoint", "onnx", "url"}
     availability = {a.name: a for a in available_runtimes()}
     assert availability["torch-cpu"] and availability["ort-cpu"]
     for a in availability.values():
@@ -32,7 +55,7 @@ def test_unknown_name_lists_known_ones():
     with pytest.raises(UnknownRuntimeError) as err:
         load_runtime("tensorrt", "artifacts")
     assert "unknown runtime 'tensorrt'" in str(err.value)
-    for name in ("torch-cpu", "ort-cpu", "ort-cuda", "torch-cuda"):
+    for name in ("torch-cpu", "ort-cpu", "ort-cuda", "torch-cuda", "ov-cpu"):
         assert name in str(err.value)
 
 
@@ -41,17 +64,34 @@ def test_duplicate_name_is_an_error():
         register_runtime("ort-cpu", lambda *a, **k: None)
 
 
-class Constant(Runtime):
-    name = "constant"
+@pytest.mark.parametrize(
+    "options,fragment",
+    [
+        ({"threds": 2}, "unknown option 'threds'"),
+        ({"threads": "2"}, "option threads must be int or None, got '2'"),
+        ({"threads": True}, "option threads must be int or None, got True"),
+        ({"graph_optimization": "max"}, "must be one of disable|basic|extended|layout|all"),
+        ({"threads": 0}, "threads must be >= 1"),
+    ],
+)
+def test_bad_options_list_the_valid_ones(exported_dir, options, fragment):
+    with pytest.raises(OptionsError) as err:
+        load_runtime("ort-cpu", exported_dir, **options)
+    assert fragment in str(err.value) and str(err.value).startswith("ort-cpu: ")
+    if "must be >=" not in fragment:
+        assert "valid options: threads: int or None = None" in str(err.value)
 
+
+class Constant(Runtime):
     def _predict(self, x):
         return np.zeros((len(x), 10), np.float32)
 
 
-def test_registered_runtime_loads_and_shows_in_cli(capsys):
+def test_registered_runtime_takes_its_registry_name_and_shows_in_cli(capsys):
     register_runtime("constant", lambda artifact=None, **o: Constant(), description="zeros")
     try:
         with load_runtime("constant") as rt:
+            assert rt.name == "constant"
             assert rt.predict(np.zeros((2, 1, 32, 32))).shape == (2, 10)
         assert cli.main(["runtimes"]) == 0
         out = capsys.readouterr().out
@@ -61,10 +101,34 @@ def test_registered_runtime_loads_and_shows_in_cli(capsys):
     assert "constant" not in runtime_names()
 
 
+def test_decorator_registration_with_options():
+    @dataclasses.dataclass(frozen=True)
+    class ScaleOptions:
+        scale: float = 1.0
+
+    @register_runtime("scaled", artifact="url", options=ScaleOptions, description="test")
+    class Scaled(Runtime):
+        def __init__(self, artifact, options, entry):
+            self.artifact, self.scale = artifact, options.scale
+
+        def _predict(self, x):
+            return np.full((len(x), 10), self.scale, np.float32)
+
+    try:
+        assert get_entry("scaled").artifact is ArtifactKind.URL
+        with load_runtime("scaled", "http://127.0.0.1:1/v2/models/lenet", scale=2) as rt:
+            assert rt.name == "scaled" and rt.scale == 2.0 and isinstance(rt.scale, float)
+            assert rt.predict(np.zeros((1, 1, 32, 32))).sum() == 20
+        with pytest.raises(OptionsError, match="scale: float = 1.0"):
+            load_runtime("scaled", "x", scale="big")
+    finally:
+        unregister_runtime("scaled")
+
+
 def test_factory_must_return_a_runtime():
     register_runtime("bogus", lambda *a, **k: object())
     try:
-        with pytest.raises(Exception, match="not a Runtime"):
+        with pytest.raises(LenetDeployError, match="not a Runtime"):
             load_runtime("bogus")
     finally:
         unregister_runtime("bogus")
@@ -84,7 +148,6 @@ def test_entry_point_plugins_are_discovered(tmp_path, monkeypatch):
         "import numpy as np\n"
         "from lenet_deploy.runtimes import Runtime, RuntimeEntry\n"
         "class Demo(Runtime):\n"
-        "    name = 'demo'\n"
         "    def _predict(self, x):\n"
         "        return np.ones((len(x), 10), np.float32)\n"
         "ENTRY = RuntimeEntry('demo', lambda artifact=None, **o: Demo(), None, 'demo plug-in')\n"
@@ -104,14 +167,15 @@ def test_entry_point_plugins_are_discovered(tmp_path, monkeypatch):
     try:
         registry._discover_plugins()
         assert {"demo-entry", "demo-factory", "demo-broken"} <= set(runtime_names())
-        assert load_runtime("demo-factory").predict(np.zeros((1, 1, 32, 32))).sum() == 10
+        with load_runtime("demo-factory") as rt:
+            assert rt.name == "demo-factory"
+            assert rt.predict(np.zeros((1, 1, 32, 32))).sum() == 10
         rows = {a.name: a for a in available_runtimes()}
         assert rows["demo-entry"] and rows["demo-entry"].description == "demo plug-in"
         assert not rows["demo-broken"] and "failed to import" in rows["demo-broken"].reason
-        with pytest.raises(Exception, match="plug-in failed to import"):
+        with pytest.raises(RuntimeUnavailableError, match="plug-in failed to import"):
             load_runtime("demo-broken")
     finally:
         for name in ("demo-entry", "demo-factory", "demo-broken"):
             unregister_runtime(name)
         sys.modules.pop("lenet_plugin_demo", None)
-    assert isinstance(RuntimeEntry("x", Constant), RuntimeEntry)
