@@ -7,6 +7,30 @@ import pytest
 from conftest import assert_one_line_error, run_cli
 
 
+def test_every_command_is_a_module_with_register_and_run():
+    import importlib
+
+    from lenet_deploy.cli import COMMANDS, build_parser
+
+    assert set(COMMANDS) == {
+        "pipeline",
+        "train",
+        "export",
+        "verify",
+        "bench",
+        "predict",
+        "runtimes",
+    }
+    for name in COMMANDS:
+        module = importlib.import_module(f"lenet_deploy.cli.{name}")
+        assert callable(module.register) and callable(module.run)
+        assert build_parser().parse_args(_minimal_args(name)).func is module.run
+
+
+def _minimal_args(name):
+    return [name, "x.png"] if name == "predict" else [name]
+
+
 def test_help_lists_every_command_without_importing_torch():
     code = (
         "import sys, contextlib, io\n"
@@ -20,8 +44,10 @@ def test_help_lists_every_command_without_importing_torch():
         "print('ORT' if 'onnxruntime' in sys.modules else 'NOORT')\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
-    for command in ("pipeline", "train", "export", "verify", "bench", "predict", "runtimes"):
-        assert command in out
+    from lenet_deploy.cli import COMMANDS
+
+    for command in COMMANDS:
+        assert f"\n    {command} " in out
     assert "NOTORCH" in out and "NOORT" in out
 
 
@@ -60,11 +86,15 @@ def test_runtimes_table_lists_all_with_reasons():
     proc = run_cli("runtimes")
     assert proc.returncode == 0, proc.stderr
     lines = {line.split()[0]: line for line in proc.stdout.splitlines()[1:]}
-    assert set(lines) >= {"torch-cpu", "torch-cuda", "ort-cpu", "ort-cuda"}
+    assert set(lines) >= {"torch-cpu", "torch-cuda", "ort-cpu", "ort-cuda", "ov-cpu"}
     assert " yes " in lines["ort-cpu"] and " yes " in lines["torch-cpu"]
-    rows = json.loads(run_cli("runtimes", "--json").stdout)
-    for row in rows:
-        assert row["available"] or "use" in row["reason"]
+    rows = {row["name"]: row for row in json.loads(run_cli("runtimes", "--json").stdout)}
+    for row in rows.values():
+        assert row["available"] or "use" in row["reason"] or "install" in row["reason"]
+    assert (
+        rows["ov-cpu"]["artifact"] == "onnx"
+        and "precision: one of fp32|bf16" in (rows["ov-cpu"]["options"])
+    )
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +108,7 @@ def sample_files(tmp_path_factory, digits):
     return folder, digits.y_test[:4]
 
 
-@pytest.mark.parametrize("runtime", ["ort-cpu", "torch-cpu"])
+@pytest.mark.parametrize("runtime", ["ort-cpu", "torch-cpu", "ov-cpu"])
 def test_predict_prints_label_and_probability(exported_dir, sample_files, runtime):
     folder, labels = sample_files
     proc = run_cli(
@@ -122,12 +152,21 @@ def test_predict_bad_files(exported_dir, tmp_path, sample_files):
     assert proc.stdout == ""  # every file is checked before any prediction is printed
 
 
-def test_predict_unknown_and_unavailable_runtime(exported_dir, sample_files):
+def test_predict_unknown_runtime(exported_dir, sample_files):
     folder, _ = sample_files
     proc = run_cli(
         "predict", "--runtime", "nope", "--model", str(exported_dir), str(folder / "paper.png")
     )
     assert_one_line_error(proc, "unknown runtime 'nope'", "ort-cpu")
+
+
+def test_predict_unavailable_runtime(exported_dir, sample_files):
+    from lenet_deploy.runtimes import available_runtimes
+
+    rows = {a.name: a for a in available_runtimes()}
+    if rows["torch-cuda"]:
+        pytest.skip("torch-cuda works here")
+    folder, _ = sample_files
     proc = run_cli(
         "predict",
         "--runtime",
@@ -136,5 +175,21 @@ def test_predict_unknown_and_unavailable_runtime(exported_dir, sample_files):
         str(exported_dir),
         str(folder / "paper.png"),
     )
-    if proc.returncode != 0:
-        assert_one_line_error(proc, "torch-cuda:")
+    assert_one_line_error(proc, "torch-cuda:", "use torch-cpu")
+    assert proc.returncode == 2 and proc.stdout == ""
+
+
+def test_runtime_option_is_typed_and_checked(exported_dir):
+    proc = run_cli(
+        "verify",
+        "--model",
+        str(exported_dir),
+        "--runtimes",
+        "ov-cpu",
+        "--quiet",
+        "--option",
+        "ov-cpu:precision=fp16",
+    )
+    assert_one_line_error(proc, "ov-cpu: option precision must be one of fp32|bf16")
+    proc = run_cli("verify", "--model", str(exported_dir), "--option", "ov-cpu-precision")
+    assert proc.returncode == 2 and "expected RUNTIME:KEY=VALUE" in proc.stderr

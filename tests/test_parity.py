@@ -7,13 +7,13 @@ import pytest
 from conftest import PLUGIN_NAME, assert_one_line_error, run_cli
 from onnx import numpy_helper
 
-from lenet_deploy.parity import compare, parity_inputs, verify
+from lenet_deploy.parity import Status, parity_inputs, verify
 from lenet_deploy.runtimes import available_runtimes
 
 
 def test_every_available_runtime_matches_torch_cpu(exported_dir, digits):
     report = verify(exported_dir)
-    assert report, [r.record() for r in report.failed]
+    assert report, [r.to_dict() for r in report.failed]
     names = {r.runtime for r in report.compared}
     available = {a.name for a in available_runtimes() if a} - {"torch-cpu"}
     assert names == available and "ort-cpu" in names and PLUGIN_NAME in names
@@ -21,35 +21,43 @@ def test_every_available_runtime_matches_torch_cpu(exported_dir, digits):
     assert sets["test-split"] == len(digits.y_test) and sets["batch-1000"] == 1000
     assert {"zeros", "ones", "uniform-noise", "single-image", "batch-3", "batch-7"} <= set(sets)
     for r in report.compared:
-        assert r.passed and r.top1_agreement == 1.0 and r.outside_tolerance == 0
-        assert [c.input_set for c in r.comparisons] == list(sets)
+        assert r.status is Status.PASSED and r.precision == "fp32"
+        assert r.top1_agreement == 1.0 and r.outside_tolerance == 0
+        assert [s.name for s in r.comparison.sets] == list(sets)
         assert r.accuracy == pytest.approx(report.reference_accuracy)
     for r in report.skipped:
-        assert r.reason.startswith(r.runtime)
+        assert r.status is Status.SKIPPED and r.reason.startswith(r.runtime)
+    with pytest.raises(AttributeError):
+        report.results[0].status = Status.FAILED  # results are not changed after return
 
 
-def test_compare_known_answers():
-    want = np.array([[1.0, 2.0, 3.0], [10.0, 0.0, -5.0]], np.float32)
-    same = compare(want.copy(), want, 1e-5, 1e-4)
-    assert same and same.max_abs_diff == 0 and same.top1_agreement == 1
-    got = want.copy()
-    got[1, 0] += 0.5  # 10.5 vs 10: 0.5 > 1e-5 + 1e-4 * 10
-    c = compare(got, want, 1e-5, 1e-4)
-    assert not c and c.outside_tolerance == 1 and c.top1_agreement == 1.0
-    assert c.max_abs_diff == pytest.approx(0.5) and c.max_rel_diff == pytest.approx(0.05)
-    got[0] = [3.0, 2.0, 1.0]  # top-1 flips on row 0
-    assert compare(got, want, 1.0, 1.0).top1_agreement == 0.5
-    nan = want.copy()
-    nan[0, 0] = np.nan
-    c = compare(nan, want, 1e-5, 1e-4)
-    assert not c and c.outside_tolerance == 1 and c.max_abs_diff == float("inf")
-    assert not compare(want[:1], want, 1, 1)  # shape mismatch
+def test_bf16_runtime_is_judged_by_the_bf16_policy(exported_dir, digits):
+    report = verify(exported_dir, ["ov-cpu"], options={"ov-cpu": {"precision": "bf16"}})
+    (result,) = report.results
+    assert result.precision in ("bf16", "fp32")  # fp32 where the CPU has no bf16
+    assert result.comparison.tolerance.precision.value == result.precision
+    assert report, result.failures
+    assert result.accuracy >= report.reference_accuracy - 0.002
 
 
-def test_tolerance_boundary_is_inclusive():
-    want = np.array([[100.0, 0.0]], np.float64).astype(np.float32)
-    got = want + np.float32(0.0099)  # <= 1e-4 + 1e-4 * 100 = 0.0101 on the first element
-    assert compare(got, want, 1e-4, 1e-4).outside_tolerance == 1  # 0.0099 > 1e-4 on the zero
+def test_a_url_runtime_is_skipped_for_a_folder_under_all(exported_dir):
+    from lenet_deploy.artifacts import ArtifactKind
+    from lenet_deploy.errors import ArtifactKindError
+    from lenet_deploy.runtimes import Runtime, register_runtime, unregister_runtime
+
+    class Remote(Runtime):
+        def _predict(self, x):
+            raise AssertionError("never loaded for a folder")
+
+    register_runtime("remote-test", lambda url, **o: Remote(), artifact=ArtifactKind.URL)
+    try:
+        report = verify(exported_dir, inputs=parity_inputs(np.zeros((2, 1, 32, 32)), None)[1:3])
+        (skipped,) = [r for r in report.results if r.runtime == "remote-test"]
+        assert skipped.status is Status.SKIPPED and "is not a URL" in skipped.reason
+        with pytest.raises(ArtifactKindError, match="is not a URL"):
+            verify(exported_dir, ["remote-test"])
+    finally:
+        unregister_runtime("remote-test")
 
 
 def test_inputs_cover_the_edges(digits):
@@ -81,16 +89,17 @@ def test_altered_weight_fails_and_names_runtime_and_size(altered_dir, tmp_path):
     assert not report
     (result,) = report.failed
     assert result.runtime == "ort-cpu" and result.max_abs_diff > 1e-3
-    assert "test-split" in [c.input_set for c in result.failures]
+    assert any(f.startswith("test-split (450 images)") for f in result.failures)
 
     out = tmp_path / "report.json"
     proc = run_cli(
         "verify", "--model", str(altered_dir), "--runtimes", "ort-cpu", "--json", str(out)
     )
     assert proc.returncode == 1, proc.stderr
-    assert "✗ ort-cpu on test-split" in proc.stdout and "max |diff|" in proc.stdout
+    assert "✗ ort-cpu on test-split (450 images)" in proc.stdout and "max |diff|" in proc.stdout
     (record,) = json.loads(out.read_text())["records"]
     assert record["runtime"] == "ort-cpu" and record["passed"] is False
+    assert record["status"] == "failed"
     assert record["max_abs_diff"] == pytest.approx(result.max_abs_diff)
 
 
@@ -99,7 +108,7 @@ def test_onnx_from_another_checkpoint_fails(exported_dir, tmp_path):
     from lenet_deploy.train import TrainConfig, train
 
     other = tmp_path / "other"
-    train(TrainConfig(epochs=1, seed=42), other, progress=False)
+    train(TrainConfig(epochs=1, seed=42), other)
     mixed = tmp_path / "mixed"
     mixed.mkdir()
     shutil.copy(exported_dir / "lenet.pt", mixed / "lenet.pt")

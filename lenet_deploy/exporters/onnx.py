@@ -106,9 +106,11 @@ def export_onnx(
     gates = run_gates(proto, model, parity_images, log=say)
     report = ExportReport(None, exporter, opset, gates, metadata, export_seconds)
     if not all(gates):
+        failed = [g.name for g in gates if not g]
+        # the details are in .failures (the CLI prints one line each), not repeated here
         raise ExportError(
-            f"exported model failed {sum(not g for g in gates)} of {len(gates)} gates; "
-            f"{str(target)!r} was not written: " + "; ".join(report.failures),
+            f"exported model failed {len(failed)} of {len(gates)} gates ({', '.join(failed)}); "
+            f"{str(target)!r} was not written",
             report.failures,
         )
     data = proto.SerializeToString()

@@ -7,7 +7,6 @@ from conftest import assert_one_line_error, run_cli
 from onnx import numpy_helper
 
 from lenet_deploy.errors import ExportError
-from lenet_deploy.exporters import onnx as onnx_exporter
 from lenet_deploy.exporters.onnx import export_onnx, read_metadata, run_gates
 from lenet_deploy.model import LeNet, file_sha256, load_checkpoint
 
@@ -103,7 +102,26 @@ def test_altered_weight_fails_the_parity_gate(exported, trained_dir, digits):
     model, _ = load_checkpoint(trained_dir / "lenet.pt")
     gates = run_gates(_altered(path), model, digits.x_test)
     assert [g.passed for g in gates] == [True, True, False]
-    assert "outside tolerance" in gates[2].detail and "batch 1:" in gates[2].detail
+    assert (
+        "elements outside |a-b| <=" in gates[2].detail and "batch 1 (1 images)" in gates[2].detail
+    )
+
+
+def test_nan_output_fails_the_parity_gate(exported, trained_dir, digits, monkeypatch):
+    """A NaN logit is a failure in the gate as in verify (``diff > tol`` is False for NaN)."""
+    _, path, _ = exported
+    model, _ = load_checkpoint(trained_dir / "lenet.pt")
+    real = ort.InferenceSession.run
+
+    def one_nan(self, *a, **k):
+        out = real(self, *a, **k)
+        out[0][0, 0] = np.nan
+        return out
+
+    monkeypatch.setattr(ort.InferenceSession, "run", one_nan)
+    gates = run_gates(onnx.load(str(path)), model, digits.x_test, batches=(1, 3))
+    assert [g.passed for g in gates] == [True, True, False]
+    assert "NaN/inf" in gates[2].detail
 
 
 def _export(path, **kw):
@@ -266,21 +284,27 @@ def test_cli_unsupported_opset(trained_dir, existing):
     _assert_untouched(existing)
 
 
-def test_cli_gate_failure_lists_every_check(trained_dir, existing, monkeypatch, capsys):
+def test_cli_gate_failure_lists_every_check_once(good_file, digits, monkeypatch, capsys):
+    """Real gates fail (no mocked exporter): each failure is printed once, plus one error line."""
     from lenet_deploy import cli
 
-    def failing(*a, **k):
-        raise ExportError("exported model failed 2 of 3 gates", ["checker: bad", "parity: off"])
-
-    monkeypatch.setattr(onnx_exporter, "export_onnx", failing)
-    code = cli.main(
-        ["export", "--checkpoint", str(trained_dir / "lenet.pt"), "--out", str(existing)]
-    )
+    path, before = good_file
+    _inject_checker(monkeypatch)
+    _inject_parity(monkeypatch)
+    ckpt = path.parent / "other.pt"
+    torch.manual_seed(1)
+    torch.save(LeNet().state_dict(), ckpt)
+    code = cli.main(["export", "--checkpoint", str(ckpt), "--out", str(path), "--quiet"])
     assert code == 2
-    err = capsys.readouterr().err
-    assert "FAILED checker: bad" in err and "FAILED parity: off" in err
-    assert err.count("error:") == 1
-    _assert_untouched(existing)
+    err = capsys.readouterr().err.splitlines()
+    failed = [line for line in err if line.startswith("  FAILED")]
+    assert [line.split()[1] for line in failed] == ["checker:", "parity:"]
+    assert "injected checker failure" in failed[0] and "elements outside" in failed[1]
+    (error,) = [line for line in err if "error:" in line]
+    assert "failed 2 of 3 gates (checker, parity)" in error
+    for detail in ("injected checker failure", "elements outside"):
+        assert sum(detail in line for line in err) == 1  # not repeated in the error line
+    assert path.read_bytes() == before
 
 
 def test_cli_default_checkpoint_is_trained_first(tmp_path):

@@ -7,9 +7,8 @@ import onnxruntime
 import pytest
 
 from lenet_deploy.errors import ArtifactError, RuntimeUnavailableError
-from lenet_deploy.runtimes import load_runtime
+from lenet_deploy.runtimes import load_runtime, ort_loader
 from lenet_deploy.runtimes import ort as ort_mod
-from lenet_deploy.runtimes import ort_loader
 
 
 def test_ort_path_never_imports_torch(exported_dir):

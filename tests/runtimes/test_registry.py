@@ -18,7 +18,6 @@ from lenet_deploy.errors import (
 from lenet_deploy.runtimes import (
     BUILTIN_MODULES,
     Runtime,
-    RuntimeEntry,
     available_runtimes,
     get_entry,
     load_runtime,
