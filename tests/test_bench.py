@@ -7,7 +7,7 @@ from conftest import PLUGIN_NAME, assert_one_line_error, run_cli
 
 from lenet_deploy import bench_output
 from lenet_deploy.bench import BenchResult, BenchSettings, Measurement, benchmark, resolve_runtimes
-from lenet_deploy.errors import RuntimeUnavailableError
+from lenet_deploy.errors import LenetDeployError, RuntimeUnavailableError
 from lenet_deploy.runtimes import Runtime, available_runtimes, load_runtime
 from lenet_deploy.spec import FLOPS_PER_IMAGE
 
@@ -53,16 +53,17 @@ def test_records_carry_every_field():
         "compute": np.array([4.0, 5.0, 6.0]),
         "d2h": np.array([0.5, 0.5, 0.5]),
     }
-    rec = synthetic([1, 2, 3], phases=phases).record()
+    rec = synthetic([1, 2, 3], phases=phases).to_dict()
     assert set(bench_output.COLUMNS) <= set(rec)
     assert rec["h2d_p50_ms"] == 2.0 and rec["compute_p50_ms"] == 5.0 and rec["d2h_p50_ms"] == 0.5
-    assert synthetic([1, 2, 3]).record()["compute_p50_ms"] is None
+    assert synthetic([1, 2, 3]).to_dict()["compute_p50_ms"] is None
 
 
 class Sleepy(Runtime):
     """A plug-in style runtime whose cost we know: it counts calls."""
 
     name = "sleepy"
+    timed_phases = False
 
     def __init__(self):
         self.calls = 0
@@ -198,5 +199,55 @@ def test_cli_bad_arguments(exported_dir, tmp_path):
 def test_runtime_object_after_close_is_not_used(exported_dir):
     rt = load_runtime("ort-cpu", exported_dir)
     rt.close()
-    with pytest.raises(Exception, match="after close"):
+    with pytest.raises(LenetDeployError, match="after close"):
         benchmark([rt], settings=BenchSettings(batch_sizes=(1,), warmup=0, iterations=1))
+
+
+class Staged(Sleepy):
+    """A device-style runtime: the benchmark must time its phases through the base-class API."""
+
+    name = "staged"
+    timed_phases = True
+
+    def __init__(self):
+        super().__init__()
+        self.phases = []
+
+    def upload(self, x):
+        self.phases.append("upload")
+        return super().upload(x)
+
+    def compute(self, staged):
+        self.phases.append("compute")
+        self.last_compute_ms = 0.25
+        return super().compute(staged)
+
+    def download(self, result):
+        self.phases.append("download")
+        return result
+
+
+def test_phases_are_timed_for_runtimes_that_declare_them():
+    rt = Staged()
+    result = benchmark(
+        [rt], settings=BenchSettings(batch_sizes=(2,), warmup=0, iterations=4, rounds=2)
+    )
+    (m,) = result.measurements
+    assert rt.phases == ["upload", "compute", "download"] * 4
+    assert set(m.phases_ms) == {"h2d", "compute", "d2h"}
+    assert list(m.phases_ms["compute"]) == [0.25] * 4  # the device-event time is preferred
+    assert m.to_dict()["compute_p50_ms"] == 0.25
+
+
+def test_options_and_skipped_are_carried(exported_dir):
+    result = benchmark(
+        ["ov-cpu"],
+        exported_dir,
+        BenchSettings(batch_sizes=(1,), warmup=0, iterations=2, rounds=1, threads=1),
+        options={"ov-cpu": {"performance_hint": "THROUGHPUT"}},
+        skipped={"ort-cuda": "no GPU"},
+    )
+    assert result.skipped == {"ort-cuda": "no GPU"} and result.to_dict()["skipped"] == {
+        "ort-cuda": "no GPU"
+    }
+    assert result.measurements[0].threads == 1 and result.environment["openvino"]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lenet_deploy.errors import InputError
+from lenet_deploy.errors import InputError, LenetDeployError
 from lenet_deploy.runtimes.base import Runtime, validate_batch
 
 
@@ -104,5 +104,40 @@ def test_close_is_idempotent_and_blocks_predict():
         pass
     rt.close()
     assert rt.closed_count == 1
-    with pytest.raises(Exception, match="after close"):
+    with pytest.raises(LenetDeployError, match="after close"):
         rt.predict(np.zeros((1, 1, 32, 32), np.float32))
+
+
+class Rows(Runtime):
+    """Logit 0 holds the batch row's first pixel: chunking must keep rows in order."""
+
+    chunk_size = 4
+
+    def __init__(self):
+        self.sizes = []
+
+    def _predict(self, x):
+        self.sizes.append(len(x))
+        out = np.zeros((len(x), 10), np.float32)
+        out[:, 0] = x[:, 0, 0, 0]
+        return out
+
+
+def test_batches_beyond_chunk_size_run_in_order_preserving_pieces():
+    rt = Rows()
+    x = np.zeros((10, 1, 32, 32), np.float32)
+    x[:, 0, 0, 0] = np.arange(10) / 10
+    out = rt.predict(x)
+    assert rt.sizes == [4, 4, 2]
+    np.testing.assert_array_equal(out[:, 0], x[:, 0, 0, 0])
+    rt.predict(x[:4])
+    assert rt.sizes[-1] == 4
+
+
+def test_default_phases_validate_then_predict():
+    rt = Rows()
+    staged = rt.upload(np.zeros((2, 1, 32, 32), np.float64))
+    assert staged.dtype == np.float32 and not rt.timed_phases
+    assert rt.download(rt.compute(staged)).shape == (2, 10)
+    with pytest.raises(InputError, match="NaN/inf"):
+        rt.upload(np.full((1, 1, 32, 32), np.nan))

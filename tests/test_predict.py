@@ -1,0 +1,55 @@
+"""predict.py: files -> Prediction records, used by the CLI and (later) the server."""
+
+import numpy as np
+import pytest
+
+from lenet_deploy.errors import ImageError
+from lenet_deploy.predict import Prediction, load_and_predict, predict_files
+from lenet_deploy.runtimes import Runtime
+
+
+class Fixed(Runtime):
+    """Always answers class 7 with logit 10 (others 0)."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def _predict(self, x):
+        self.calls += 1
+        out = np.zeros((len(x), 10), np.float32)
+        out[:, 7] = 10
+        return out
+
+
+def test_records_per_image(tmp_path, digits):
+    np.save(tmp_path / "two.npy", digits.x_test[:2])
+    np.save(tmp_path / "one.npy", digits.x_test[2:3])
+    preds = predict_files(Fixed(), [tmp_path / "two.npy", tmp_path / "one.npy"])
+    assert [(p.file.endswith("two.npy"), p.index, p.images_in_file) for p in preds] == [
+        (True, 0, 2),
+        (True, 1, 2),
+        (False, 0, 1),
+    ]
+    p = preds[0]
+    assert isinstance(p, Prediction) and p.label == 7
+    assert p.probability == pytest.approx(np.exp(10) / (np.exp(10) + 9))
+    record = p.to_dict()
+    assert set(record) == {"file", "index", "label", "probability", "probabilities"}
+    assert sum(record["probabilities"]) == pytest.approx(1, abs=1e-5)
+    with pytest.raises(AttributeError):
+        p.label = 3  # frozen
+
+
+def test_every_file_is_read_before_predicting(tmp_path, digits):
+    np.save(tmp_path / "ok.npy", digits.x_test[:1])
+    (tmp_path / "notes.txt").write_text("hello")
+    rt = Fixed()
+    with pytest.raises(ImageError, match="notes.txt"):
+        predict_files(rt, [tmp_path / "ok.npy", tmp_path / "notes.txt"])
+    assert rt.calls == 0
+
+
+def test_load_and_predict_matches_the_labels(exported_dir, tmp_path, digits):
+    np.save(tmp_path / "ten.npy", digits.x_test[:10])
+    preds = load_and_predict("ort-cpu", exported_dir, [tmp_path / "ten.npy"])
+    assert sum(p.label == y for p, y in zip(preds, digits.y_test[:10], strict=True)) >= 8
