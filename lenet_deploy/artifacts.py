@@ -84,3 +84,19 @@ def artifact_for(kind: str | ArtifactKind, model: str | os.PathLike) -> str | Pa
     if path.is_dir():
         return path
     return path if path.suffix.lower() in _SUFFIXES[kind] else path.parent
+
+
+def unloadable_model(runtime: str, path: Path, reason: str) -> ArtifactError:
+    """The error for an ONNX file an engine cannot parse."""
+    return ArtifactError(
+        f"{runtime}: {str(path)!r} is not a loadable ONNX model ({reason}); "
+        "re-create it with 'lenet-deploy export'"
+    )
+
+
+def not_a_lenet_export(runtime: str, path: Path, inputs: str) -> ArtifactError:
+    """The error for an ONNX model whose signature is not LeNet's ``image`` -> ``logits``."""
+    return ArtifactError(
+        f"{runtime}: {str(path)!r} is not a LeNet export (inputs: {inputs}; expected "
+        "image[batch, 1, 32, 32] -> logits); re-create it with 'lenet-deploy export'"
+    )

@@ -16,9 +16,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..artifacts import ArtifactKind, resolve
-from ..errors import ArtifactError, RuntimeUnavailableError, first_line
+from ..artifacts import ArtifactKind, not_a_lenet_export, resolve, unloadable_model
+from ..errors import RuntimeUnavailableError, first_line
 from .base import Runtime
+from .options import ThreadOptions
 from .registry import RuntimeEntry, register_runtime
 
 INSTALL_FIX = "install the extra: pip install 'lenet-deploy[openvino]'"
@@ -28,18 +29,13 @@ _HINT = {"fp32": "f32", "bf16": "bf16"}
 
 
 @dataclass(frozen=True)
-class OpenVinoOptions:
+class OpenVinoOptions(ThreadOptions):
     """``precision``: "fp32" (default) or "bf16" (OpenVINO's INFERENCE_PRECISION_HINT);
     ``performance_hint``: "LATENCY" (default) or "THROUGHPUT"; ``threads``: inference threads
     (None: OpenVINO's own)."""
 
     precision: Literal["fp32", "bf16"] = "fp32"
     performance_hint: Literal["LATENCY", "THROUGHPUT"] = "LATENCY"
-    threads: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads must be >= 1, got {self.threads}")
 
     def config(self) -> dict[str, Any]:
         """The OpenVINO compile properties these options stand for."""
@@ -85,10 +81,7 @@ class OpenVinoRuntime(Runtime):
         try:
             model = core.read_model(str(self.path))
         except Exception as exc:
-            raise ArtifactError(
-                f"{self.name}: {str(self.path)!r} is not a loadable ONNX model "
-                f"({first_line(exc)}); re-create it with 'lenet-deploy export'"
-            ) from None
+            raise unloadable_model(self.name, self.path, first_line(exc)) from None
         _check_signature(model, self.name, self.path)
         self._compiled = core.compile_model(model, "CPU", options.config())
         self._request = self._compiled.create_infer_request()
@@ -135,8 +128,4 @@ def _check_signature(model, name: str, path) -> None:
     out_ok = any(OUTPUT_NAME in o.get_names() for o in model.outputs)
     if not (in_ok and out_ok):
         got = ", ".join(f"{sorted(i.get_names())}{i.get_partial_shape()}" for i in inputs)
-        raise ArtifactError(
-            f"{name}: {str(path)!r} is not a LeNet export (inputs: {got}; expected "
-            f"{INPUT_NAME}[batch, 1, 32, 32] -> {OUTPUT_NAME}); "
-            "re-create it with 'lenet-deploy export'"
-        )
+        raise not_a_lenet_export(name, path, got)

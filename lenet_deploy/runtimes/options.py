@@ -13,8 +13,14 @@ from ..errors import OptionsError
 
 
 @dataclasses.dataclass(frozen=True)
-class NoOptions:
-    """For runtimes that take no options."""
+class ThreadOptions:
+    """The option every CPU engine shares: ``threads`` (None: the engine's own choice)."""
+
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {self.threads}")
 
 
 def option_names(options_type: type) -> list[str]:

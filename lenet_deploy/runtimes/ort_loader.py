@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import ArtifactError, RuntimeUnavailableError, first_line
+from ..artifacts import not_a_lenet_export, unloadable_model
+from ..errors import RuntimeUnavailableError, first_line
 from ..spec import INPUT_NAME, OUTPUT_NAME
+from .options import ThreadOptions
 
 CUDA_FIX = (
     "install the CUDA 13 and cuDNN 9 libraries onnxruntime-gpu needs (system-wide, or the "
@@ -35,19 +37,14 @@ _OPT_LEVELS = {
 
 
 @dataclass(frozen=True)
-class OrtOptions:
+class OrtOptions(ThreadOptions):
     """``ort-cpu`` options. ``threads``: intra-op threads (None: onnxruntime's own);
     ``graph_optimization``: onnxruntime's level; ``spinning``: idle intra-op threads spin, as
     onnxruntime does by default; ``optimized_model_path``: also save the optimised graph there."""
 
-    threads: int | None = None
     graph_optimization: Literal["disable", "basic", "extended", "layout", "all"] = "all"
     spinning: bool = True
     optimized_model_path: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads must be >= 1, got {self.threads}")
 
 
 @dataclass(frozen=True)
@@ -106,10 +103,7 @@ def _create(ort, name: str, path: Path, session_options, providers):
     try:
         return ort.InferenceSession(str(path), session_options, providers=providers)
     except Exception as exc:
-        raise ArtifactError(
-            f"{name}: {str(path)!r} is not a loadable ONNX model ({first_line(exc)}); "
-            "re-create it with 'lenet-deploy export'"
-        ) from None
+        raise unloadable_model(name, path, first_line(exc)) from None
 
 
 def check_signature(session, name: str, path) -> None:
@@ -118,12 +112,7 @@ def check_signature(session, name: str, path) -> None:
     in_ok = len(inputs) == 1 and inputs[0].name == INPUT_NAME and inputs[0].shape[1:] == [1, 32, 32]
     out_ok = any(o.name == OUTPUT_NAME for o in outputs)
     if not (in_ok and out_ok):
-        got = ", ".join(f"{i.name}{i.shape}" for i in inputs)
-        raise ArtifactError(
-            f"{name}: {str(path)!r} is not a LeNet export (inputs: {got}; expected "
-            f"{INPUT_NAME}[batch, 1, 32, 32] -> {OUTPUT_NAME}); "
-            "re-create it with 'lenet-deploy export'"
-        )
+        raise not_a_lenet_export(name, path, ", ".join(f"{i.name}{i.shape}" for i in inputs))
 
 
 def _preload_cuda_libraries(ort) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 from ..artifacts import ArtifactKind, resolve
 from ..errors import RuntimeUnavailableError
 from .base import Runtime, validate_batch
+from .options import ThreadOptions
 from .registry import RuntimeEntry, register_runtime
 
 #: Images per forward pass on the CPU (see ort.CPU_CHUNK).
@@ -22,15 +23,9 @@ CPU_CHUNK = 256
 
 
 @dataclass(frozen=True)
-class TorchOptions:
+class TorchOptions(ThreadOptions):
     """``torch-cpu``: ``threads`` (intra-op threads while this runtime is open; None: torch's
     own)."""
-
-    threads: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads must be >= 1, got {self.threads}")
 
 
 @dataclass(frozen=True)
