@@ -48,7 +48,7 @@ def main() -> None:
         if checkpoint is None:
             from lenet_deploy.train import TrainConfig, train
 
-            train(TrainConfig(epochs=2), tmp, progress=False)
+            train(TrainConfig(epochs=2), tmp)
             checkpoint = str(Path(tmp) / "lenet.pt")
         print(f"{'exporter':<12} {'first (fresh process)':>22} {'2nd':>6} {'3rd':>6}  target")
         for exporter, target in TARGETS.items():

@@ -54,7 +54,7 @@ def main() -> None:
     accs, walls = [], []
     for seed in (int(s) for s in args.seeds.split(",")):
         t0 = time.perf_counter()
-        result = fit(dataclasses.replace(cfg, seed=seed), ds, progress=False)
+        result = fit(dataclasses.replace(cfg, seed=seed), ds)
         wall = time.perf_counter() - t0
         errors = round((1 - result.test_accuracy) * len(ds.y_test))
         accs.append(result.test_accuracy)

@@ -73,3 +73,10 @@ def test_unwritable_output_fails_before_training(tmp_path):
     blocker.write_text("x")
     with pytest.raises(ArtifactError, match="cannot write to output directory"):
         train(TrainConfig(epochs=1), blocker / "sub", progress=False)
+
+
+def test_progress_reports_steps_done_and_total(digits):
+    calls = []
+    fit(TrainConfig(epochs=1, batch_size=500), digits, progress=lambda *a: calls.append(a))
+    steps = -(-len(digits.y_train) // 500)
+    assert calls == [(i, steps) for i in range(1, steps + 1)]

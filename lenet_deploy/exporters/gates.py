@@ -26,6 +26,9 @@ class Gate:
     def __bool__(self) -> bool:
         return self.passed
 
+    def to_dict(self) -> dict[str, object]:
+        return {"name": self.name, "passed": self.passed, "detail": self.detail}
+
 
 
 def run_gates(

@@ -310,7 +310,7 @@ def test_cli_gate_failure_lists_every_check_once(good_file, digits, monkeypatch,
 def test_cli_default_checkpoint_is_trained_first(tmp_path):
     proc = run_cli("export", "--exporter", "torchscript", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "does not exist: training the default model first" in proc.stderr
+    assert "lenet.pt not found: training on digits for 30 epochs" in proc.stderr
     assert (tmp_path / "artifacts" / "lenet.pt").exists()
     assert (tmp_path / "artifacts" / "lenet.onnx").exists()
     assert "all 3 gates passed" in proc.stdout
