@@ -31,7 +31,7 @@ def validate_batch(x: Any, check_finite: bool = True) -> np.ndarray:
         and x.dtype is _F32
         and x.shape[1:] == _SHAPE  # implies ndim == 4
         and x.shape[0]
-        and x.flags.c_contiguous
+        and x.flags["C_CONTIGUOUS"]
     ):
         arr = x  # the hot path: nothing to convert, no copy
     else:
@@ -139,7 +139,7 @@ class Runtime(abc.ABC):
             and x.dtype is _F32
             and x.shape[1:] == _SHAPE
             and x.shape[0]
-            and x.flags.c_contiguous
+            and x.flags["C_CONTIGUOUS"]  # item lookup: cheaper than the attribute
         ):
             x = validate_batch(x, check_finite=False)
         if not math.isfinite(np.vdot(x, x)):
