@@ -65,3 +65,11 @@ class InputError(LenetDeployError, ValueError):
 
 class ImageError(LenetDeployError):
     """An image file given to ``predict`` cannot be read or is not an image."""
+
+
+class MissingDependencyError(LenetDeployError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+
+class PackageError(LenetDeployError):
+    """A deployment package (Triton repository, KServe manifests) cannot be built or is invalid."""

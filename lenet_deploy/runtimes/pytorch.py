@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .._optional import missing_reason
 from ..artifacts import DEFAULT_DIR, resolve
 from ..errors import RuntimeUnavailableError
 from .base import Runtime, validate_batch
@@ -32,12 +33,15 @@ class TorchRuntime(Runtime):
         threads: int | None = None,
         allow_tf32: bool = False,
     ) -> None:
+        is_cuda = device.startswith("cuda")
+        self.name = "torch-cuda" if is_cuda else "torch-cpu"
+        reason = torch_missing(self.name)
+        if reason:
+            raise RuntimeUnavailableError(reason)
         import torch
 
         from ..model import load_checkpoint
 
-        is_cuda = device.startswith("cuda")
-        self.name = "torch-cuda" if is_cuda else "torch-cpu"
         if is_cuda:
             reason = cuda_unavailable_reason(device)
             if reason:
@@ -116,8 +120,16 @@ class TorchRuntime(Runtime):
             self._torch.cuda.empty_cache()
 
 
+def torch_missing(name: str) -> str | None:
+    """None if torch is installed, else why ``name`` cannot run and the extra to install."""
+    return missing_reason("torch", "train", name)
+
+
 def cuda_unavailable_reason(device: str = "cuda:0") -> str | None:
     """None if torch can run on ``device``, else why not and what to do."""
+    missing = torch_missing("torch-cuda")
+    if missing:
+        return missing
     import torch
 
     fix = "install a CUDA build of torch on a machine with an NVIDIA GPU, or use torch-cpu"
@@ -151,7 +163,12 @@ def _factory(default_device: str):
 
 
 ENTRIES = [
-    RuntimeEntry("torch-cpu", _factory("cpu"), None, "PyTorch eager on the CPU (reference)"),
+    RuntimeEntry(
+        "torch-cpu",
+        _factory("cpu"),
+        lambda: torch_missing("torch-cpu"),
+        "PyTorch eager on the CPU (reference)",
+    ),
     RuntimeEntry(
         "torch-cuda",
         _factory("cuda:0"),
