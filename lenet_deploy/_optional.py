@@ -1,6 +1,6 @@
 """Optional dependencies: import them where needed, or say which extra installs them.
 
-The core install (numpy, onnx, onnxruntime, pillow, scikit-learn's digits) runs ``predict``,
+The core install (numpy, onnx, onnxruntime, pillow, tqdm) runs ``predict``,
 ``serve``, ``package`` and ``verify --reference ort-cpu``. Training, export and the torch-*
 runtimes need torch, which is the ``[train]`` extra so that a deploy image does not carry it.
 """

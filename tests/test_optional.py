@@ -12,10 +12,10 @@ import pytest
 from lenet_deploy._optional import missing_reason, require
 from lenet_deploy.errors import LenetDeployError, MissingDependencyError
 
-# Run the CLI in a fresh interpreter where `import torch` fails, as in a deploy-only install.
+# Run the CLI in a fresh interpreter where the packages a deploy-only install lacks fail to import.
 NO_TORCH = (
     "import sys\n"
-    "for name in ('torch', 'onnxscript'):\n"
+    "for name in ('torch', 'onnxscript', 'sklearn', 'matplotlib'):\n"
     "    sys.modules[name] = None\n"
     "from lenet_deploy.cli import main\n"
     "code = main(sys.argv[1:])\n"
@@ -96,6 +96,13 @@ def test_without_torch_runtimes_predict_and_package_work(exported_dir, tmp_path)
         "predict", "--runtime", "torch-cpu", "--model", str(exported_dir), str(image)
     )
     assert proc.returncode == 2 and "torch-cpu needs torch" in proc.stderr
+
+    # The test split comes from the bundled digits copy: no scikit-learn needed.
+    proc = run_without_torch(
+        "verify", "--model", str(exported_dir), "--reference", "ort-cpu", "--runtimes", "ort-cpu"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "ort-cpu" in proc.stdout
 
     proc = run_without_torch(
         "package", "--model", str(exported_dir), "--out", str(tmp_path / "repo")
