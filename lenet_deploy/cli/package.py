@@ -5,25 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
+# The shared argument type; after the cli/ split it may move to a helper module.
+from . import _positive_int as _positive
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -80,7 +63,7 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--max-queue-delay-us",
-        type=_non_negative,
+        type=int,
         default=d.max_queue_delay_us,
         help=f"dynamic batching queue delay in microseconds (default: {d.max_queue_delay_us})",
     )
