@@ -138,7 +138,7 @@ def _service(settings: KServeSettings, suffix: str, predictor: dict) -> dict:
         "name": f"{settings.name}-{suffix}",
         "labels": {
             "app.kubernetes.io/name": settings.name,
-            "app.kubernetes.io/managed-by": ("lenet-deploy"),
+            "app.kubernetes.io/managed-by": "lenet-deploy",
         },
     }
     if settings.namespace:

@@ -118,6 +118,9 @@ def render_config(settings: TritonSettings, model_sha256: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+_SCHEMA: dict[str, ModuleType] = {}
+
+
 def triton_schema() -> ModuleType:
     """Triton's ``model_config_pb2`` module, loaded by file path from tritonclient (cached)."""
     loaded = sys.modules.get("tritonclient.grpc.model_config_pb2") or _SCHEMA.get("module")
@@ -143,9 +146,6 @@ def triton_schema() -> ModuleType:
         ) from None
     _SCHEMA["module"] = module
     return module
-
-
-_SCHEMA: dict[str, ModuleType] = {}
 
 
 def validate_config(text: str):
