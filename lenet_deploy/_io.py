@@ -65,3 +65,45 @@ def _atomic(target: str | os.PathLike, write: Callable[[Path], object]) -> Path:
     with atomic_path(target) as tmp:
         write(tmp)
     return Path(target)
+
+
+@contextlib.contextmanager
+def atomic_directory(target: str | os.PathLike, *, marker: str) -> Iterator[Path]:
+    """Yield an empty staging directory beside ``target``; it replaces ``target`` on success.
+
+    An existing ``target`` is replaced only when it is empty or contains ``marker`` (a file an
+    earlier run of the same writer left there), so a user's own folder is never deleted. If the
+    body raises, the staging directory is removed and ``target`` is untouched.
+    """
+    import shutil
+
+    target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise ArtifactError(f"{str(target)!r} exists and is not a directory; choose another --out")
+    if target.is_dir() and any(target.iterdir()) and not (target / marker).is_file():
+        raise ArtifactError(
+            f"{str(target)!r} is not empty and was not written by lenet-deploy (no {marker}); "
+            "choose another --out or empty it"
+        )
+    parent = ensure_writable_dir(target.parent)
+    stage = Path(tempfile.mkdtemp(dir=parent, prefix=f".{target.name}.", suffix=".tmp"))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(stage, 0o777 & ~umask)  # mkdtemp makes 0700; give what mkdir would
+    try:
+        yield stage
+        # Keep the old tree until the new one is in place, so a failure leaves one of them.
+        old = stage.with_suffix(".old") if target.exists() else None
+        if old is not None:
+            os.replace(target, old)
+        try:
+            os.replace(stage, target)
+        except OSError:
+            if old is not None:
+                os.replace(old, target)
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if stage.exists():
+            shutil.rmtree(stage, ignore_errors=True)

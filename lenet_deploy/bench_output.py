@@ -57,8 +57,9 @@ def write_markdown(result, path: str | os.PathLike) -> Path:
 
 def write_plot(result, path: str | os.PathLike) -> Path:
     """Throughput and p50 latency against batch size, one line per runtime."""
-    import matplotlib
+    from ._optional import require
 
+    matplotlib = require("matplotlib", "plot", "bench --plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

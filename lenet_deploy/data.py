@@ -3,8 +3,8 @@
 Datasets are named by a spec string:
 
 * ``digits`` (default): scikit-learn's bundled handwritten digits (1,797 images, 8x8, values
-  0..16). Shipped inside scikit-learn; nothing is downloaded. Split into train/test with a fixed,
-  stratified split (``DIGITS_TEST_FRACTION`` held out, seed ``DIGITS_SPLIT_SEED``).
+  0..16). A copy ships in ``lenet_deploy/_data``; nothing is downloaded. Split into train/test
+  with a fixed, stratified split (``DIGITS_TEST_FRACTION`` held out, seed ``DIGITS_SPLIT_SEED``).
 * ``mnist:DIR``: the four standard MNIST IDX files in DIR (raw or ``.gz``), as torchvision
   stores them.
 
@@ -120,14 +120,17 @@ def _load_digits() -> Dataset:
 def load_digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's digits as (images (1797, 8, 8) float 0..16, labels int64).
 
-    Reads the CSV that scikit-learn ships (``sklearn/datasets/data/digits.csv.gz``) without
-    importing scikit-learn, which would cost about a second; falls back to ``load_digits()``.
+    Reads the copy of scikit-learn's ``digits.csv.gz`` bundled in ``lenet_deploy/_data`` (so a
+    deploy install needs no scikit-learn), else the one inside scikit-learn, without importing
+    scikit-learn, which would cost about a second; falls back to ``load_digits()``.
     """
     import importlib.util
 
     spec = importlib.util.find_spec("sklearn")
-    for root in (spec.submodule_search_locations or []) if spec else []:
-        csv = Path(root) / "datasets" / "data" / "digits.csv.gz"
+    roots = (spec.submodule_search_locations or []) if spec else []
+    candidates = [Path(__file__).parent / "_data" / "digits.csv.gz"]
+    candidates += [Path(root) / "datasets" / "data" / "digits.csv.gz" for root in roots]
+    for csv in candidates:
         if csv.is_file():
             table = np.loadtxt(csv, delimiter=",", dtype=np.float64)
             return table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(np.int64)

@@ -73,3 +73,11 @@ class ImageError(LenetDeployError):
 
 class OptionsError(LenetDeployError, ValueError):
     """A runtime option is unknown or has the wrong type; the message lists the valid ones."""
+
+
+class MissingDependencyError(LenetDeployError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+
+class PackageError(LenetDeployError):
+    """A deployment package (Triton repository, KServe manifests) cannot be built or is invalid."""

@@ -13,11 +13,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
-import torch.nn.functional as F
-from torch import nn
-
+from ._optional import require
 from .errors import CheckpointError, first_line
+
+torch = require("torch", "train", "the PyTorch model (train, export, torch-* runtimes)")
+import torch.nn.functional as F  # noqa: E402 - after the check that names the extra
+from torch import nn  # noqa: E402
 
 CHECKPOINT_FORMAT = "lenet-deploy/1"
 NUM_PARAMETERS = 61_706

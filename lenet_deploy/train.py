@@ -15,14 +15,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ._io import atomic_path, atomic_write_text, ensure_writable_dir
+from ._optional import require
 from .artifacts import CHECKPOINT_NAME, METRICS_NAME
 from .artifacts import DEFAULT_DIR as DEFAULT_OUT
 from .data import Dataset, load_dataset
-from .model import DeployableLeNet, LeNet, make_checkpoint
+
+torch = require("torch", "train", "training")
+import torch.nn.functional as F  # noqa: E402 - after the check that names the extra
+
+from .model import DeployableLeNet, LeNet, make_checkpoint  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._optional import require
 from ..compare import Tolerance, compare, tolerance_for
 from ..errors import first_line
 from ..spec import INPUT_NAME, NUM_CLASSES, OUTPUT_NAME
@@ -82,7 +83,8 @@ def _gate_shapes(proto, **_) -> Gate:
 
 def _gate_parity(proto, *, torch_model, images, batches, tolerance, **_) -> Gate:
     import onnxruntime as ort
-    import torch
+
+    torch = require("torch", "train", "the export parity gate")
 
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     got, want = {}, {}

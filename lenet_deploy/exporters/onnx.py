@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .._io import atomic_write_bytes, ensure_writable_dir
+from .._optional import require
 from ..errors import ExportError, first_line
 from ..spec import CLASS_LABELS, INPUT_NAME, NUM_CLASSES, OUTPUT_NAME
 from .gates import Gate, run_gates
@@ -90,6 +91,9 @@ def export_onnx(
     if target.is_dir():
         raise ExportError(f"output {str(target)!r} is a directory; pass a file path ending .onnx")
     ensure_writable_dir(target.parent)
+    require("torch", "train", "ONNX export")
+    if exporter == "dynamo":
+        require("onnxscript", "train", "the dynamo exporter")
 
     model, source_meta = _resolve_model(model_or_checkpoint)
     t0 = time.perf_counter()

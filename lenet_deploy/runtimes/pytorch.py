@@ -1,6 +1,7 @@
 """The torch family: ``torch-cpu`` and ``torch-cuda``, one class differing by device.
 
-torch is imported when a runtime is created or probed, never at module import. torch's thread
+torch is imported when a runtime is created or probed, never at module import; without it (the
+``[train]`` extra) both runtimes are listed as unavailable with the install command. torch's thread
 count and TF32 switches are process-wide: a runtime that changes them restores them on close.
 """
 
@@ -12,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .._optional import missing_reason
 from ..artifacts import ArtifactKind, resolve
 from ..errors import RuntimeUnavailableError
 from .base import Runtime, validate_batch
@@ -49,6 +51,7 @@ class TorchCudaOptions(TorchOptions):
     artifact=ArtifactKind.CHECKPOINT,
     device="cpu",
     options=TorchOptions,
+    probe=lambda: torch_missing("torch-cpu"),
     description="PyTorch eager on the CPU (reference)",
 )
 class TorchRuntime(Runtime):
@@ -57,11 +60,14 @@ class TorchRuntime(Runtime):
     def __init__(
         self, artifact: str | os.PathLike, options: TorchOptions, entry: RuntimeEntry
     ) -> None:
+        self.name = entry.name
+        reason = torch_missing(self.name)
+        if reason:
+            raise RuntimeUnavailableError(reason)
         import torch
 
         from ..model import load_checkpoint
 
-        self.name = entry.name
         self._torch = torch
         self._restore: list[tuple[Any, str, Any]] = []
         if entry.device == "cuda":
@@ -145,8 +151,16 @@ class TorchRuntime(Runtime):
             self._torch.cuda.empty_cache()
 
 
+def torch_missing(name: str) -> str | None:
+    """None if torch is installed, else why ``name`` cannot run and the extra to install."""
+    return missing_reason("torch", "train", name)
+
+
 def cuda_unavailable_reason(device_id: int = 0) -> str | None:
     """None if torch can run on CUDA device ``device_id``, else why not and what to do."""
+    missing = torch_missing("torch-cuda")
+    if missing:
+        return missing
     import torch
 
     fix = "install a CUDA build of torch on a machine with an NVIDIA GPU, or use torch-cpu"
