@@ -1,3 +1,5 @@
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -59,3 +61,18 @@ def test_torch_cuda_matches_cpu_with_tf32_off(trained_dir, digits):
         np.testing.assert_allclose(
             gpu.predict(digits.x_test), cpu.predict(digits.x_test), atol=1e-5, rtol=1e-4
         )
+
+
+def test_without_torch_both_runtimes_name_the_train_extra(trained_dir, monkeypatch):
+    from lenet_deploy.runtimes import available_runtimes
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if not installed
+    rows = {a.name: a for a in available_runtimes()}
+    for name in ("torch-cpu", "torch-cuda"):
+        assert not rows[name]
+        assert rows[name].reason == (
+            f"{name} needs torch, which is not installed: pip install 'lenet-deploy[train]'"
+        )
+    with pytest.raises(RuntimeUnavailableError, match=r"torch-cpu needs torch.*\[train\]"):
+        load_runtime("torch-cpu", trained_dir)
+    assert rows["ort-cpu"]
