@@ -12,8 +12,8 @@ import json
 import sys
 from pathlib import Path
 
-from . import __version__
-from .errors import LenetDeployError
+from .. import __version__
+from ..errors import LenetDeployError
 
 EXIT_ERROR = 2
 EXIT_FAILED = 1
@@ -46,7 +46,7 @@ def _say(args: argparse.Namespace, message: str) -> None:
 
 # --------------------------------------------------------------------------- train
 def _add_train(sub) -> None:
-    from .artifacts import DEFAULT_DIR as DEFAULT_OUT
+    from ..artifacts import DEFAULT_DIR as DEFAULT_OUT
 
     p = sub.add_parser(
         "train",
@@ -73,7 +73,7 @@ def _add_train(sub) -> None:
 def _train_config(args: argparse.Namespace):
     import dataclasses
 
-    from .train import TrainConfig
+    from ..train import TrainConfig
 
     overrides = {
         k: getattr(args, k)
@@ -84,7 +84,7 @@ def _train_config(args: argparse.Namespace):
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .train import train
+    from ..train import train
 
     cfg = _train_config(args)
     _say(args, f"training LeNet on {cfg.data} for {cfg.epochs} epochs (seed {cfg.seed})")
@@ -106,7 +106,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- export
 def _add_export(sub) -> None:
-    from .artifacts import CHECKPOINT_NAME, DEFAULT_DIR, ONNX_NAME
+    from ..artifacts import CHECKPOINT_NAME, DEFAULT_DIR, ONNX_NAME
 
     p = sub.add_parser(
         "export",
@@ -144,11 +144,11 @@ def _add_export(sub) -> None:
 
 def _default_checkpoint(args: argparse.Namespace) -> str:
     """The default checkpoint, trained with the default settings first if it is missing."""
-    from .artifacts import CHECKPOINT_NAME, DEFAULT_DIR
+    from ..artifacts import CHECKPOINT_NAME, DEFAULT_DIR
 
     path = Path(DEFAULT_DIR) / CHECKPOINT_NAME
     if not path.exists():
-        from .train import TrainConfig, train
+        from ..train import TrainConfig, train
 
         _say(args, f"{path} does not exist: training the default model first")
         result = train(TrainConfig(), DEFAULT_DIR, progress=not getattr(args, "quiet", False))
@@ -161,8 +161,8 @@ def _default_checkpoint(args: argparse.Namespace) -> str:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .errors import ExportError
-    from .exporters.onnx import export_onnx
+    from ..errors import ExportError
+    from ..exporters.onnx import export_onnx
 
     checkpoint = args.checkpoint or _default_checkpoint(args)
     _say(args, f"exporting {checkpoint} -> {args.out}")
@@ -199,7 +199,7 @@ def _add_runtimes(sub) -> None:
 
 
 def _cmd_runtimes(args: argparse.Namespace) -> int:
-    from .runtimes import available_runtimes
+    from ..runtimes import available_runtimes
 
     rows = available_runtimes()
     if args.json:
@@ -216,7 +216,7 @@ def _cmd_runtimes(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- predict
 def _add_predict(sub) -> None:
-    from .artifacts import DEFAULT_DIR
+    from ..artifacts import DEFAULT_DIR
 
     p = sub.add_parser(
         "predict",
@@ -239,8 +239,8 @@ def _add_predict(sub) -> None:
 def _cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .images import load_images
-    from .runtimes import load_runtime
+    from ..images import load_images
+    from ..runtimes import load_runtime
 
     batches = [(path, load_images(path)) for path in args.images]  # all files checked first
     records = []
@@ -270,8 +270,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- verify
 def _add_verify(sub) -> None:
-    from .artifacts import DEFAULT_DIR
-    from .parity import DEFAULT_ATOL, DEFAULT_REFERENCE, DEFAULT_RTOL
+    from ..artifacts import DEFAULT_DIR
+    from ..parity import DEFAULT_ATOL, DEFAULT_REFERENCE, DEFAULT_RTOL
 
     p = sub.add_parser(
         "verify",
@@ -310,8 +310,8 @@ def _runtime_list(text: str) -> list[str] | None:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from .formatting import parity_table
-    from .parity import verify
+    from ..formatting import parity_table
+    from ..parity import verify
 
     report = verify(
         args.model,
@@ -353,7 +353,7 @@ def _batch_sizes(text: str) -> tuple[int, ...]:
 
 
 def _add_bench_options(p, with_outputs: bool = True) -> None:
-    from .bench import DEFAULT_DURATION_S, DEFAULT_WARMUP
+    from ..bench import DEFAULT_DURATION_S, DEFAULT_WARMUP
 
     p.add_argument(
         "--batch-sizes",
@@ -397,7 +397,7 @@ def _add_bench_options(p, with_outputs: bool = True) -> None:
 
 
 def _add_bench(sub) -> None:
-    from .artifacts import DEFAULT_DIR
+    from ..artifacts import DEFAULT_DIR
 
     p = sub.add_parser(
         "bench",
@@ -423,7 +423,7 @@ def _add_bench(sub) -> None:
 
 
 def _bench_settings(args: argparse.Namespace):
-    from .bench import BenchSettings
+    from ..bench import BenchSettings
 
     return BenchSettings(
         batch_sizes=args.batch_sizes,
@@ -435,7 +435,7 @@ def _bench_settings(args: argparse.Namespace):
 
 
 def _run_bench(args: argparse.Namespace, names: list[str] | None, model: str):
-    from .bench import benchmark, resolve_runtimes
+    from ..bench import benchmark, resolve_runtimes
 
     chosen, skipped = resolve_runtimes(names)
     for name, reason in skipped.items():
@@ -454,11 +454,11 @@ def _run_bench(args: argparse.Namespace, names: list[str] | None, model: str):
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from . import bench_output
+    from .. import bench_output
 
     names = None if not args.runtime or "all" in args.runtime else args.runtime
     if not Path(args.model).exists():
-        from .errors import ArtifactError
+        from ..errors import ArtifactError
 
         raise ArtifactError(f"model {args.model!r} not found; run 'lenet-deploy export' first")
     result = _run_bench(args, names, args.model)
@@ -486,7 +486,7 @@ def _progress(args: argparse.Namespace, total: int, desc: str):
 
 # --------------------------------------------------------------------------- pipeline
 def _add_pipeline(sub) -> None:
-    from .artifacts import DEFAULT_DIR
+    from ..artifacts import DEFAULT_DIR
 
     p = sub.add_parser(
         "pipeline",
@@ -514,8 +514,8 @@ def _add_pipeline(sub) -> None:
 
 
 def _cmd_pipeline(args: argparse.Namespace) -> int:
-    from .formatting import parity_table, pipeline_summary
-    from .pipeline import run_pipeline
+    from ..formatting import parity_table, pipeline_summary
+    from ..pipeline import run_pipeline
 
     settings = _bench_settings(args)
     bar = None if args.quiet else _progress(args, 1, "bench")
@@ -556,6 +556,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for add in _SUBCOMMANDS:
         add(sub)
+    from . import serve
+
+    serve.register(sub)
     return parser
 
 
@@ -587,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _write_json(path: str | Path, payload) -> None:
-    from ._io import atomic_write_text
+    from .._io import atomic_write_text
 
     atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
 
