@@ -360,8 +360,14 @@ def resolve_runtimes(names: Sequence[str] | None) -> tuple[list[str], dict[str, 
 
     rows = {a.name: a for a in available_runtimes()}
     if names is None:
-        chosen = [n for n, a in rows.items() if a]
-        return chosen, {n: a.reason for n, a in rows.items() if not a}
+        from .runtimes.remote import NAME as REMOTE
+
+        # A remote runtime measures a server, which only an explicit --model URL names.
+        chosen = [n for n, a in rows.items() if a and n != REMOTE]
+        skipped = {n: a.reason for n, a in rows.items() if not a}
+        if REMOTE in rows and REMOTE not in skipped:
+            skipped[REMOTE] = f"{REMOTE}: needs a server: --runtime {REMOTE} --model URL"
+        return chosen, skipped
     for name in names:
         get_entry(name)  # unknown: error listing the known ones
         if not rows[name]:

@@ -22,7 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .artifacts import DEFAULT_DIR
 from .errors import LenetDeployError, RuntimeUnavailableError
+from .runtimes.remote import NAME as REMOTE
+from .runtimes.remote import is_url
 
 DEFAULT_REFERENCE = "torch-cpu"
 DEFAULT_ATOL = 1e-5
@@ -195,6 +198,7 @@ def verify(
     rtol: float = DEFAULT_RTOL,
     inputs: list[InputSet] | None = None,
     progress: Callable[[str], None] | None = None,
+    reference_model: str | os.PathLike | None = None,
 ) -> ParityReport:
     """Compare ``runtimes`` (None = every registered one) against ``reference`` on ``model``.
 
@@ -206,7 +210,10 @@ def verify(
     say = progress or (lambda _msg: None)
     if atol < 0 or rtol < 0:
         raise LenetDeployError(f"tolerances must be >= 0; got atol={atol}, rtol={rtol}")
-    model = Path(model)
+    # A server URL (oip-http) is compared with local artifacts: ``reference_model``, default
+    # artifacts/; every other runtime loads from those too.
+    url = str(model) if is_url(model) else None
+    model = Path(reference_model or DEFAULT_DIR) if url else Path(model)
     if not model.exists():
         raise LenetDeployError(
             f"model {str(model)!r} not found; pass the artifacts directory written by "
@@ -236,7 +243,9 @@ def verify(
     results = []
     for name in names:
         try:
-            runtime = load_runtime(name, _artifact_for(name, model))
+            runtime = load_runtime(
+                name, url if url and name == REMOTE else _artifact_for(name, model)
+            )
         except RuntimeUnavailableError as exc:
             if explicit:
                 raise

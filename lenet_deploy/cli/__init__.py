@@ -297,6 +297,12 @@ def _add_verify(sub) -> None:
         default=DEFAULT_REFERENCE,
         help=f"runtime the others are compared with (default: {DEFAULT_REFERENCE})",
     )
+    p.add_argument(
+        "--reference-model",
+        default=None,
+        help=f"local artifacts for the reference when --model is a server URL (default: "
+        f"{DEFAULT_DIR}/)",
+    )
     p.add_argument("--atol", type=float, default=DEFAULT_ATOL, help=f"default: {DEFAULT_ATOL:g}")
     p.add_argument("--rtol", type=float, default=DEFAULT_RTOL, help=f"default: {DEFAULT_RTOL:g}")
     p.add_argument("--json", metavar="PATH", help="write the records as JSON (atomically)")
@@ -320,6 +326,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         atol=args.atol,
         rtol=args.rtol,
         progress=lambda m: _say(args, m),
+        reference_model=args.reference_model,
     )
     print(parity_table(report))
     if args.json:
@@ -419,6 +426,9 @@ def _add_bench(sub) -> None:
     )
     _add_bench_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    from . import loadtest
+
+    loadtest.add_options(p)
     p.set_defaults(func=_cmd_bench)
 
 
@@ -457,7 +467,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from .. import bench_output
 
     names = None if not args.runtime or "all" in args.runtime else args.runtime
-    if not Path(args.model).exists():
+    if args.concurrency:  # a load test of a server (cli/loadtest.py)
+        from . import loadtest
+
+        return loadtest.run(args)
+    if not Path(args.model).exists() and not args.model.startswith("http://"):
         from ..errors import ArtifactError
 
         raise ArtifactError(f"model {args.model!r} not found; run 'lenet-deploy export' first")

@@ -121,9 +121,9 @@ def _entries() -> dict[str, RuntimeEntry]:
     global _discovered
     if not _discovered:
         _discovered = True
-        from . import ort, pytorch
+        from . import ort, pytorch, remote
 
-        for module in (pytorch, ort):
+        for module in (pytorch, ort, remote):
             for entry in module.ENTRIES:
                 if entry.name not in _REGISTRY:
                     _REGISTRY[entry.name] = entry

@@ -54,7 +54,7 @@ RuntimeSource = Runtime | Callable[[], Runtime]
 
 def create_app(
     runtime: RuntimeSource,
-    settings: ServeSettings = ServeSettings(),
+    settings: ServeSettings | None = None,
     *,
     extra_routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
@@ -63,7 +63,8 @@ def create_app(
     With a callable the server is live at once and ready (``/v2/health/ready`` 200, infer
     accepted) once the runtime has loaded in a thread; a runtime it loaded it also closes.
     """
-    base = f"/v2/models/{{model}}"
+    settings = settings or ServeSettings()
+    base = "/v2/models/{model}"
     infer = _InferEndpoint(settings)
     routes: list[BaseRoute] = [
         Route(base + "/infer", infer, methods=["POST"]),
@@ -228,7 +229,9 @@ class _InferEndpoint:
         if params["model"] != s.model_name or params.get("version", s.model_version) != (
             s.model_version
         ):
-            what = params["model"] + (f" version {params['version']}" if "version" in params else "")
+            what = params["model"] + (
+                f" version {params['version']}" if "version" in params else ""
+            )
             return 404, encode_error(f"unknown model {what}; serving {s.model_name!r}"), None
         if not _serving(state):
             why = "shutting down" if state.draining else "not ready (still loading)"

@@ -13,7 +13,7 @@ from .app import ServeSettings, create_app
 
 def run_server(
     runtime: Runtime,
-    settings: ServeSettings = ServeSettings(),
+    settings: ServeSettings | None = None,
     *,
     announce: Callable[[str], None] | None = None,
 ) -> int:
@@ -22,6 +22,7 @@ def run_server(
     ``announce`` gets the one start-up line (default: printed to stdout, flushed); it carries
     the real port when ``settings.port`` is 0. The caller keeps ownership of ``runtime``.
     """
+    settings = settings or ServeSettings()
     app = create_app(runtime, settings)
     config = uvicorn.Config(
         app,
