@@ -1,4 +1,4 @@
-"""Load test of ``lenet-deploy serve``: batch-1 requests at concurrency 1, 8 and 64, JSON and binary.
+"""Load test of `lenet-deploy serve`: batch-1 requests at concurrency 1, 8, 64, JSON and binary.
 
 Starts the server in a subprocess on a free loopback port, keeps N requests in flight with the
 library's load generator (``lenet_deploy.loadtest``), and reports requests/s, p50/p99 latency,

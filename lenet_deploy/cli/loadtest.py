@@ -1,4 +1,4 @@
-"""``lenet-deploy bench --concurrency 1,8,64 --runtime oip-http --model URL``: a server load test."""
+"""`lenet-deploy bench --concurrency 1,8,64 --runtime oip-http --model URL`: load-test a server."""
 
 from __future__ import annotations
 
