@@ -30,7 +30,7 @@ def _non_negative_float(text: str) -> float:
 
 def register(subparsers) -> None:
     from ..artifacts import DEFAULT_DIR
-    from ..serve.app import ServeSettings
+    from ..serve.settings import ServeSettings
 
     d = ServeSettings()
     p = subparsers.add_parser(
@@ -85,9 +85,9 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import LenetDeployError
+    from ..serve.settings import ServeSettings
 
     try:
-        from ..serve.app import ServeSettings
         from ..serve.server import run_server
     except ImportError as exc:
         raise LenetDeployError(

@@ -233,3 +233,11 @@ def test_sigterm_drains_in_flight_requests_then_exits_0(exported_dir, digits):
     assert code == 0, proc.stderr.read()
     assert sorted(r[0] for r in results) == [200] * 4
     assert "Traceback" not in proc.stderr.read()
+
+
+def test_missing_model_is_a_one_line_error_before_binding(tmp_path):
+    from conftest import assert_one_line_error, run_cli
+
+    proc = run_cli("serve", "--model", str(tmp_path / "nope"), "--port", "0")
+    assert_one_line_error(proc, "not found", "lenet-deploy export")
+    assert proc.returncode == 2 and "serving" not in proc.stdout
