@@ -62,7 +62,8 @@ def test_verify_and_bench_against_the_server(served_url, exported_dir, tmp_path)
     assert record["max_abs_diff"] <= 1e-5
 
     proc = run_cli("bench", "--runtime", "oip-http", "--model", served_url,
-                   "--batch-sizes", "1,8", "--iterations", "5", "--warmup", "1", "--quiet")  # fmt: skip
+                   "--batch-sizes", "1,8", "--iterations", "5", "--warmup", "1",
+                   "--quiet")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "oip-http" in proc.stdout
 
