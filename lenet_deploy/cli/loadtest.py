@@ -7,15 +7,14 @@ import json
 
 
 def _levels(text: str) -> tuple[int, ...]:
+    from . import _batch_sizes
+
     try:
-        levels = tuple(int(t) for t in text.split(",") if t.strip())
-    except ValueError:
+        return _batch_sizes(text)
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}"
+            f"concurrency levels are comma-separated integers >= 1; got {text!r}"
         ) from None
-    if not levels or min(levels) < 1:
-        raise argparse.ArgumentTypeError(f"concurrency levels must be >= 1, got {text!r}")
-    return levels
 
 
 def add_options(p: argparse.ArgumentParser) -> None:

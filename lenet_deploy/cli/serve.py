@@ -5,17 +5,14 @@ from __future__ import annotations
 import argparse
 
 
-def _int_at_least(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
-        return value
-
-    return parse
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port in 0..65535, got {value}")
+    return value
 
 
 def _non_negative_float(text: str) -> float:
@@ -31,6 +28,7 @@ def _non_negative_float(text: str) -> float:
 def register(subparsers) -> None:
     from ..artifacts import DEFAULT_DIR
     from ..serve.settings import ServeSettings
+    from . import _positive_int
 
     d = ServeSettings()
     p = subparsers.add_parser(
@@ -46,12 +44,10 @@ def register(subparsers) -> None:
         "--model", default=DEFAULT_DIR, help=f"artifacts directory or model file ({DEFAULT_DIR}/)"
     )
     p.add_argument("--host", default=d.host, help=f"address to bind (default: {d.host})")
-    p.add_argument(
-        "--port", type=_int_at_least(0), default=d.port, help=f"default: {d.port}; 0 = any free"
-    )
+    p.add_argument("--port", type=_port, default=d.port, help=f"default: {d.port}; 0 = any free")
     p.add_argument(
         "--max-batch",
-        type=_int_at_least(1),
+        type=_positive_int,
         default=d.max_batch,
         help=f"most images per runtime call (default: {d.max_batch})",
     )
@@ -63,19 +59,19 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--max-queue",
-        type=_int_at_least(1),
+        type=_positive_int,
         default=d.max_queue,
         help=f"pending requests before answering 503 (default: {d.max_queue})",
     )
     p.add_argument(
         "--threads",
-        type=_int_at_least(1),
+        type=_positive_int,
         default=d.threads,
         help=f"runtime intra-op threads (default: {d.threads})",
     )
     p.add_argument(
         "--max-body-mb",
-        type=_int_at_least(1),
+        type=_positive_int,
         default=d.max_body_bytes // 2**20,
         help=f"largest infer request body in MiB; larger get 413 (default: "
         f"{d.max_body_bytes // 2**20})",
