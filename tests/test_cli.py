@@ -20,7 +20,8 @@ def test_help_lists_every_command_without_importing_torch():
         "print('ORT' if 'onnxruntime' in sys.modules else 'NOORT')\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
-    for command in ("pipeline", "train", "export", "verify", "bench", "predict", "runtimes"):
+    commands = ("pipeline", "train", "export", "verify", "bench", "predict", "runtimes", "serve")
+    for command in commands:
         assert command in out
     assert "NOTORCH" in out and "NOORT" in out
 
