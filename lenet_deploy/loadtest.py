@@ -202,8 +202,16 @@ async def _run(target, bodies, wants, concurrency, duration_s, max_requests):
     start = time.perf_counter()
     deadline = start + duration_s
 
+    async def connect():
+        try:
+            return await asyncio.open_connection(target.host, target.port)
+        except OSError as exc:
+            raise LenetDeployError(
+                f"load test: cannot reach {target.host}:{target.port} ({exc.strerror or exc})"
+            ) from None
+
     async def client(index: int) -> None:
-        reader, writer = await asyncio.open_connection(target.host, target.port)
+        reader, writer = await connect()
         clock, n = time.perf_counter, 0
         try:
             while tally["sent"] < max_requests and clock() < deadline:
@@ -211,10 +219,16 @@ async def _run(target, bodies, wants, concurrency, duration_s, max_requests):
                 k = (index + n * concurrency) % len(bodies)
                 n += 1
                 t0 = clock()
-                writer.write(bodies[k])
-                head = await reader.readuntil(b"\r\n\r\n")
-                status, length, header_length = _parse_head(head)
-                body = await reader.readexactly(length)
+                try:
+                    writer.write(bodies[k])
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    status, length, header_length = _parse_head(head)
+                    body = await reader.readexactly(length)
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    tally["errors"] += 1  # the server closed the connection: count, reconnect
+                    writer.close()
+                    reader, writer = await connect()
+                    continue
                 latencies.append(clock() - t0)
                 if status != 200:
                     tally["errors"] += 1
