@@ -62,15 +62,21 @@ def test_health_and_metadata(served_url):
     client.close()
 
 
+def _triton_infer(url: str, x: np.ndarray, binary_in: bool, wanted, **options):
+    client = _client(url)
+    tensor = tritonclient_http.InferInput("image", list(x.shape), "FP32")
+    tensor.set_data_from_numpy(x, binary_data=binary_in)
+    try:
+        return client.infer("lenet", [tensor], outputs=[wanted], **options)
+    finally:
+        client.close()
+
+
 @pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
 def test_infer_equals_local_ort(served_url, local, digits, binary):
     x = digits.x_test[:5]
-    client = _client(served_url)
-    tensor = tritonclient_http.InferInput("image", list(x.shape), "FP32")
-    tensor.set_data_from_numpy(x, binary_data=binary)
-    wanted = [tritonclient_http.InferRequestedOutput("logits", binary_data=binary)]
-    result = client.infer("lenet", [tensor], outputs=wanted, request_id="req-7")
-    client.close()
+    wanted = tritonclient_http.InferRequestedOutput("logits", binary_data=binary)
+    result = _triton_infer(served_url, x, binary, wanted, request_id="req-7")
     assert result.get_response()["id"] == "req-7"
     got = result.as_numpy("logits")
     assert got.dtype == np.float32 and got.shape == (5, 10)
@@ -80,12 +86,8 @@ def test_infer_equals_local_ort(served_url, local, digits, binary):
 @pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
 def test_classification_extension(served_url, local, digits, binary):
     x = digits.x_test[:3]
-    client = _client(served_url)
-    tensor = tritonclient_http.InferInput("image", list(x.shape), "FP32")
-    tensor.set_data_from_numpy(x, binary_data=True)
-    wanted = [tritonclient_http.InferRequestedOutput("logits", binary_data=binary, class_count=3)]
-    got = client.infer("lenet", [tensor], outputs=wanted).as_numpy("logits")
-    client.close()
+    wanted = tritonclient_http.InferRequestedOutput("logits", binary_data=binary, class_count=3)
+    got = _triton_infer(served_url, x, True, wanted).as_numpy("logits")
     assert got.shape == (3, 3)
     logits = local.predict(x)
     for row, entries in enumerate(got):
