@@ -21,7 +21,7 @@ from ..errors import LenetDeployError
 from ._common import EXIT_ERROR
 
 #: Command modules, in the order ``--help`` lists them.
-COMMANDS = ("pipeline", "train", "export", "verify", "bench", "predict", "runtimes")
+COMMANDS = ("pipeline", "train", "export", "verify", "bench", "predict", "runtimes", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,6 @@
+"""Serve any registered runtime over the Open Inference Protocol v2 (KServe v2 / Triton HTTP).
+
+``codec`` (wire format), ``batcher`` (dynamic micro-batching), ``metrics`` (stats, Prometheus),
+``app`` (``create_app``, ``ServeSettings``) and ``server`` (``run_server`` on uvicorn). Needs
+the ``serve`` extra (starlette, uvicorn); importing this package alone imports neither.
+"""
