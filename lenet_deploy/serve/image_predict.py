@@ -35,9 +35,7 @@ def make_predict_image(runtime: Any, decode: Decode) -> Callable[[bytes], dict]:
 
     def predict_image(data: bytes) -> dict:
         pixels, has_digit = decode(data)
-        batch = np.ascontiguousarray(pixels, dtype=np.float32).reshape(
-            1, 1, IMAGE_SIZE, IMAGE_SIZE
-        )
+        batch = np.ascontiguousarray(pixels, dtype=np.float32).reshape(1, 1, IMAGE_SIZE, IMAGE_SIZE)
         probabilities = softmax(runtime.predict(batch))[0]
         return {
             "label": int(probabilities.argmax()) if has_digit else None,

@@ -15,9 +15,10 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import MAX_BODY_BYTES, MAX_PIXELS, decode_for_tests, running_app
 
 from lenet_deploy.serve.image_predict import softmax
+
+from .harness import MAX_BODY_BYTES, MAX_PIXELS, decode_for_tests, running_app
 
 TIMEOUT = 30
 
@@ -55,10 +56,14 @@ def ink_on_transparent(pixels):
 def multipart(field, filename, data, boundary="lenetXYZ--boundary"):
     disposition = f'form-data; name="{field}"' + (f'; filename="{filename}"' if filename else "")
     body = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n"
-        f"--{boundary}\r\nContent-Disposition: {disposition}\r\n"
-        "Content-Type: image/png\r\n\r\n"
-    ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="note"\r\n\r\nhello\r\n'
+            f"--{boundary}\r\nContent-Disposition: {disposition}\r\n"
+            "Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return body, f'multipart/form-data; boundary="{boundary}"'
 
 
@@ -121,7 +126,8 @@ def png_header_only(width, height):
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
 
     def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
 
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
 
@@ -192,7 +198,7 @@ def test_page_and_assets_are_self_contained(ui_server):
     assert "connect-src 'self'" in headers["Content-Security-Policy"]
     html = page.decode()
     assets = re.findall(r'(?:src|href)="([^"]+)"', html)
-    assert sorted(assets) == ["static/app.css", "static/app.js"]
+    assert sorted(assets) == ["data:,", "static/app.css", "static/app.js"]
     for name, media in (("app.js", "text/javascript"), ("app.css", "text/css")):
         status, headers, text = request(f"{ui_server}/static/{name}")
         assert status == 200 and headers["Content-Type"].startswith(media)
@@ -237,7 +243,9 @@ def test_predict_image_runs_off_the_event_loop(digit):
 
     app = Starlette(
         routes=ui_routes(
-            predict_image=predict_image, info=dict, max_body_bytes=MAX_BODY_BYTES,
+            predict_image=predict_image,
+            info=dict,
+            max_body_bytes=MAX_BODY_BYTES,
             max_pixels=MAX_PIXELS,
         )
     )

@@ -11,7 +11,7 @@
   const bars = document.getElementById("bars");
   // About MNIST's stroke width once a digit is scaled into its 20x20 box.
   const INK = "#111418";
-  const WIDTH = pad.width / 12;
+  const WIDTH = pad.width / 10;
 
   let active = null;  // pointerId of the stroke being drawn; one stroke at a time
   let last = null;    // last pointer position
