@@ -6,12 +6,15 @@ tests skip with the reason when they are absent; in CI (``CI`` set) that is a fa
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import math
 import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
@@ -97,6 +100,11 @@ def draw(driver, strokes, kind: str):
         "const r = document.getElementById('pad').getBoundingClientRect();"
         "return [r.left, r.top, r.width, r.height];"
     )
+    driver.execute_script(
+        "window.pointerTypes = [];"
+        "document.getElementById('pad').addEventListener("
+        "'pointerdown', (e) => window.pointerTypes.push(e.pointerType));"
+    )
     for n, points in enumerate(strokes):
         pointer = PointerInput(kind, f"{kind}-{n}")
         actions = ActionBuilder(driver, mouse=pointer, duration=15)
@@ -108,6 +116,8 @@ def draw(driver, strokes, kind: str):
                 actions.pointer_action.pointer_down()
         actions.pointer_action.pointer_up()
         actions.perform()
+    # The page saw real pointer events of that kind (touch and pen are not mouse emulation).
+    assert driver.execute_script("return window.pointerTypes;") == [kind] * len(strokes)
     # pointerup has sent the drawing; wait for the answer to the last stroke.
     wait_for(driver, "document.getElementById('result').dataset.state !== 'pending'")
 
@@ -173,15 +183,32 @@ def test_drawn_digit_is_read(page, expected, tmp_path):
         page.save_screenshot(str(README_SCREENSHOT))
 
 
-@pytest.mark.xfail(strict=True, reason="the 8x8-digits model misreads these; see MISREAD_BY_...")
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="the 8x8-digits model misreads these; see MISREAD_BY_...",
+)
 @pytest.mark.parametrize("name", list(MISREAD_BY_DIGITS_MODEL))
 def test_drawn_digit_variants_are_read(page, name, tmp_path):
     expected, kind, strokes = MISREAD_BY_DIGITS_MODEL[name]
     check_drawing(page, expected, kind, strokes, tmp_path)
 
 
+def canvas_png(driver):
+    """The canvas as the page sends it: PNG, dark ink on a transparent background."""
+    from PIL import Image
+
+    url = driver.execute_script("return document.getElementById('pad').toDataURL('image/png');")
+    with Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) as img:
+        return np.asarray(img.convert("RGBA"))
+
+
 def check_drawing(page, expected, kind, strokes, tmp_path):
     draw(page, strokes, kind)
+    rgba = canvas_png(page)
+    ink = rgba[..., 3] > 128
+    assert rgba[0, 0, 3] == 0 and 0.02 < ink.mean() < 0.5  # transparent paper, some ink
+    assert rgba[..., :3][ink].max() < 64  # dark ink
     page.save_screenshot(str(tmp_path / f"digit-{expected}.png"))
     assert state(page) == "done", text(page, "status")
     assert text(page, "digit") == expected, (
