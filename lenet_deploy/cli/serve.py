@@ -77,6 +77,12 @@ def register(subparsers) -> None:
         help=f"largest infer request body in MiB; larger get 413 (default: "
         f"{d.max_body_bytes // 2**20})",
     )
+    p.add_argument(
+        "--no-ui",
+        dest="ui",
+        action="store_false",
+        help="no browser page (GET /) and no /v1/predict, /v1/info; OIP v2 endpoints only",
+    )
     p.set_defaults(func=run)
 
 
@@ -100,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         max_queue=args.max_queue,
         threads=args.threads,
         max_body_bytes=args.max_body_mb * 2**20,
+        ui=args.ui,
     )
     # Loaded before binding, so a bad --model is a one-line error, not a server that never
     # becomes ready.

@@ -76,6 +76,10 @@ def create_app(
     app.state.draining = False
     app.state.metadata = model_metadata(settings.model_name, settings.model_version, "")
     infer.state = app.state
+    if settings.ui:  # the page and /v1/predict, wired to this app's state
+        from .ui import server_ui_routes
+
+        app.router.routes.extend(server_ui_routes(app.state))
     return app
 
 

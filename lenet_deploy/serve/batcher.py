@@ -78,6 +78,11 @@ class Batcher:
             if not self.pending:
                 self._idle.set()
 
+    def infer_blocking(self, x: np.ndarray) -> np.ndarray:
+        """``infer`` from a worker thread (never the event loop): blocks that thread only, so
+        other endpoints share the queue, the batches and the one thread that runs the runtime."""
+        return asyncio.run_coroutine_threadsafe(self.infer(x), self._loop).result()
+
     async def close(self, timeout_s: float = 30.0) -> None:
         """Wait for pending requests (at most ``timeout_s``), then stop the worker."""
         try:

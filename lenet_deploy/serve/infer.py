@@ -105,7 +105,7 @@ class InferEndpoint:
             return 400, encode_error("Content-Length headers must be integers"), None
         if length is not None and length > s.max_body_bytes:
             return 413, self._too_large(length), None
-        body = await _read_body(receive, s.max_body_bytes)
+        body = await read_body_limited(receive, s.max_body_bytes)
         if body is None:
             return 413, self._too_large(None), None
         try:
@@ -128,10 +128,13 @@ class InferEndpoint:
         )
 
 
-async def _read_body(receive, limit: int) -> bytes | None:
-    """The whole body, or None as soon as it exceeds ``limit`` (chunked uploads)."""
+async def read_body_limited(receive, limit: int) -> bytes | None:
+    """The whole body from the ASGI ``receive``, or None as soon as it exceeds ``limit``
+    (chunked uploads). Every endpoint that reads a body uses this one reader."""
     message = await receive()
     body = message.get("body", b"")
+    if len(body) > limit:
+        return None
     if not message.get("more_body", False):
         return body
     chunks, size = [body], len(body)

@@ -68,6 +68,7 @@ class _Server(uvicorn.Server):
             f"serving {self.describe} at http://{host}:{port}/v2/models/{s.model_name} "
             f"(OIP v2; max batch {s.max_batch}, max delay {s.max_delay_ms:g} ms, "
             f"max queue {s.max_queue})"
+            + (f"; browser page at http://{host}:{port}/" if s.ui else "")
         )
 
     def handle_exit(self, sig: int, frame) -> None:

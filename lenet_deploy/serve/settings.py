@@ -23,3 +23,5 @@ class ServeSettings:
     threads: int | None = 1  # runtime intra-op threads (None: the runtime's default)
     max_body_bytes: int = 8 * 1024 * 1024  # larger infer bodies get 413 unread
     drain_timeout_s: float = 30.0  # SIGTERM: longest wait for in-flight requests
+    ui: bool = True  # the drawing page and /v1/predict, /v1/info (serve/ui.py)
+    max_image_pixels: int = 1024 * 1024  # /v1/predict: larger images get 400 undecoded
