@@ -27,6 +27,16 @@ def _request(port: int, method: str, path: str, body: bytes | None = None, heade
     return response.status, payload
 
 
+def _png(image) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 async def _echo_state(request):
     state = request.app.state
     return JSONResponse(
@@ -62,6 +72,11 @@ def test_not_ready_until_the_runtime_has_loaded(exported_dir):
         status, payload = _request(port, "POST", "/v2/models/lenet/infer", body, headers)
         assert status == 503 and "not ready" in json.loads(payload)["error"]
         assert json.loads(_request(port, "GET", "/v1/state")[1])["ready"] is False
+        # The page's image endpoint shares the readiness (it goes through the same batcher).
+        png = _png(np.zeros((28, 28), np.uint8))
+        status, payload = _request(port, "POST", "/v1/predict", png)
+        assert status == 503 and "not ready" in json.loads(payload)["error"]
+        assert json.loads(_request(port, "GET", "/v1/info")[1])["runtime"] is None
 
         release.set()
         while _request(port, "GET", "/v2/health/ready")[0] != 200:
@@ -72,8 +87,9 @@ def test_not_ready_until_the_runtime_has_loaded(exported_dir):
         assert json.loads(_request(port, "GET", "/v1/state")[1]) == {
             "runtime": "ort-cpu", "input": "image", "ready": True,
         }  # fmt: skip
+        assert _request(port, "POST", "/v1/predict", png)[0] == 200
         stats = json.loads(_request(port, "GET", "/v2/models/stats")[1])["model_stats"][0]
-        assert stats["inference_count"] == 1
+        assert stats["inference_count"] == 2
     finally:
         server.should_exit = True
         thread.join(30)
