@@ -271,8 +271,14 @@ def resolve_runtimes(names: Sequence[str] | None) -> tuple[list[str], dict[str, 
 
     rows = {a.name: a for a in available_runtimes()}
     if names is None:
-        chosen = [n for n, a in rows.items() if a]
-        return chosen, {n: a.reason for n, a in rows.items() if not a}
+        from .artifacts import ArtifactKind
+
+        # A URL runtime measures a server, which only an explicit --model URL names.
+        skipped = {n: a.reason for n, a in rows.items() if not a}
+        for name in rows:
+            if name not in skipped and get_entry(name).artifact is ArtifactKind.URL:
+                skipped[name] = f"{name}: needs a server: --runtime {name} --model URL"
+        return [n for n in rows if n not in skipped], skipped
     for name in names:
         get_entry(name)  # unknown: error listing the known ones
         if not rows[name]:

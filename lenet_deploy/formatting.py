@@ -181,3 +181,31 @@ def bench_markdown(result) -> str:
     if result.warnings:
         lines += ["", "Warnings:"] + [f"- {w}" for w in result.warnings]
     return "\n".join(lines) + "\n"
+
+
+def loadtest_table(results) -> str:
+    """One row per concurrency level of ``lenet_deploy.loadtest.load_test``."""
+    headers = [
+        "concurrency", "tensors", "requests", "errors", "req/s", "images/s",
+        "p50 ms", "p90 ms", "p99 ms", "avg batch", "queue ms", "compute ms/batch",
+    ]  # fmt: skip
+    rows = []
+    for r in results:
+        server = r.server or {}
+        rows.append(
+            [
+                r.concurrency,
+                r.to_dict()["encoding"],
+                r.requests,
+                r.errors,
+                f"{r.requests_per_s:,.0f}",
+                f"{r.images_per_s:,.0f}",
+                f"{r.percentile(50):.2f}",
+                f"{r.percentile(90):.2f}",
+                f"{r.percentile(99):.2f}",
+                server.get("avg_batch", "-"),
+                server.get("queue_ms_per_request", "-"),
+                server.get("compute_ms_per_batch", "-"),
+            ]
+        )
+    return table(headers, rows)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .artifacts import artifact_for, is_url
+from .artifacts import DEFAULT_DIR, ArtifactKind, artifact_for, is_url
 from .compare import Comparison, Tolerance, compare, tolerance_for
 from .errors import ArtifactKindError, LenetDeployError, RuntimeUnavailableError
 
@@ -169,6 +169,7 @@ def verify(
     options: Mapping[str, Mapping[str, Any]] | None = None,
     inputs: list[InputSet] | None = None,
     log: Callable[[str], None] | None = None,
+    reference_model: str | os.PathLike | None = None,
 ) -> ParityReport:
     """Compare ``runtimes`` (None = every registered one) against ``reference`` on ``model``.
 
@@ -176,15 +177,21 @@ def verify(
     maps runtime names to their options (e.g. ``{"ov-cpu": {"precision": "bf16"}}``). Runtimes
     named explicitly that cannot run raise RuntimeUnavailableError; with ``None`` they are
     reported as skipped with the reason. A missing or unreadable model raises.
+
+    ``model`` may be a served model's URL: URL runtimes (oip-http) load it and every other
+    runtime, the reference included, loads ``reference_model`` (default ``artifacts/``), so a
+    running deployment is checked against the checkpoint it was exported from.
     """
     from .runtimes import available_runtimes, get_entry
 
     say = log or (lambda _msg: None)
     options = options or {}
     fp32 = tolerance_for("fp32", atol=atol, rtol=rtol)
-    if not is_url(model) and not Path(model).exists():
+    url = str(model) if is_url(model) else None
+    local = Path(reference_model or DEFAULT_DIR) if url else Path(model)
+    if not local.exists():
         raise LenetDeployError(
-            f"model {str(model)!r} not found; pass the artifacts directory written by "
+            f"model {str(local)!r} not found; pass the artifacts directory written by "
             "'lenet-deploy train' and 'lenet-deploy export'"
         )
     explicit = runtimes is not None
@@ -199,7 +206,14 @@ def verify(
     labels = {s.name: s.labels for s in inputs if s.labels is not None}
 
     reference_options = options.get(reference, {})
-    with ref_entry.create(artifact_for(ref_entry.artifact, model), reference_options) as ref:
+
+    def artifact(entry):
+        # artifact_for refuses only a model that cannot serve this runtime's kind (a folder
+        # for a URL runtime): that runtime cannot run here, like a missing GPU
+        served = url is not None and entry.artifact is ArtifactKind.URL
+        return artifact_for(entry.artifact, url if served else local)
+
+    with ref_entry.create(artifact(ref_entry), reference_options) as ref:
         say(f"reference {reference} on {ref.device}")
         want = {s.name: ref.predict(s.x) for s in inputs}
     ref_accuracy = compare(want, want, fp32, labels=labels).reference_accuracy
@@ -207,9 +221,7 @@ def verify(
     results = []
     for entry in entries:
         try:
-            # artifact_for refuses only a model that cannot serve this runtime's kind (a
-            # folder for a URL runtime): that runtime cannot run here, like a missing GPU
-            runtime = entry.create(artifact_for(entry.artifact, model), options.get(entry.name))
+            runtime = entry.create(artifact(entry), options.get(entry.name))
         except (RuntimeUnavailableError, ArtifactKindError) as exc:
             if explicit:
                 raise

@@ -83,3 +83,43 @@ def _register_plugin():
 
 
 _register_plugin()
+
+
+# --------------------------------------------------------------------------- serving
+SERVE_START_TIMEOUT_S = 60
+
+
+def start_server(model, *options: str) -> tuple[subprocess.Popen, str]:
+    """``lenet-deploy serve`` on a free loopback port; returns the process and the model URL."""
+    import select
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lenet_deploy", "serve", "--model", str(model), "--port", "0",
+         *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    ready, _, _ = select.select([proc.stdout], [], [], SERVE_START_TIMEOUT_S)
+    line = proc.stdout.readline() if ready else ""
+    if " at http://127.0.0.1:" not in line:
+        proc.kill()
+        raise RuntimeError(f"server did not start: {line!r} {proc.stderr.read()[-2000:]}")
+    return proc, line.split(" at ", 1)[1].split()[0]
+
+
+def stop_server(proc: subprocess.Popen) -> int:
+    proc.terminate()
+    try:
+        return proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def served_url(exported_dir):
+    """The exported model served with default settings for the whole session."""
+    proc, url = start_server(exported_dir)
+    yield url
+    stop_server(proc)

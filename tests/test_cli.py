@@ -21,6 +21,7 @@ def test_every_command_is_a_module_with_register_and_run():
         "predict",
         "runtimes",
         "package",
+        "serve",
     }
     for name in COMMANDS:
         module = importlib.import_module(f"lenet_deploy.cli.{name}")

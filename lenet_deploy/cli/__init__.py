@@ -21,7 +21,9 @@ from ..errors import LenetDeployError
 from ._common import EXIT_ERROR
 
 #: Command modules, in the order ``--help`` lists them.
-COMMANDS = ("pipeline", "train", "export", "verify", "bench", "predict", "runtimes", "package")
+COMMANDS = (
+    "pipeline", "train", "export", "verify", "bench", "predict", "runtimes", "serve", "package",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

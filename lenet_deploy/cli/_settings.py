@@ -42,6 +42,42 @@ def add_bench_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _levels(text: str) -> tuple[int, ...]:
+    try:
+        return batch_sizes(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"concurrency levels are comma-separated integers >= 1; got {text!r}"
+        ) from None
+
+
+def add_loadtest_options(p: argparse.ArgumentParser) -> None:
+    """``bench --concurrency``: the load test's settings (``lenet_deploy.loadtest``)."""
+    from ..loadtest import DEFAULT_MAX_REQUESTS
+
+    group = p.add_argument_group(
+        "load test (--concurrency): N requests always in flight against an OIP server"
+    )
+    group.add_argument(
+        "--concurrency",
+        type=_levels,
+        help="comma-separated levels, e.g. 1,8,64; needs --runtime oip-http --model URL; "
+        "each level runs --duration seconds (batch size: the first of --batch-sizes)",
+    )
+    group.add_argument(
+        "--tensors",
+        choices=("binary", "json"),
+        default="binary",
+        help="request encoding (default: binary tensor extension)",
+    )
+    group.add_argument(
+        "--max-requests",
+        type=positive_int,
+        default=DEFAULT_MAX_REQUESTS,
+        help="request cap per level (default: %(default)s)",
+    )
+
+
 def bench_settings(args: argparse.Namespace):
     from ..bench import BenchSettings
 

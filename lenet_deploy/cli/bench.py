@@ -6,8 +6,8 @@ import argparse
 import sys
 
 from ..artifacts import DEFAULT_DIR
-from ._common import add_option_argument, options, progress_bar, say
-from ._settings import add_bench_options, bench_settings
+from ._common import EXIT_FAILED, add_option_argument, options, progress_bar, say, write_json
+from ._settings import add_bench_options, add_loadtest_options, bench_settings
 
 
 def register(subparsers) -> None:
@@ -27,7 +27,7 @@ def register(subparsers) -> None:
     p.add_argument(
         "--model",
         default=DEFAULT_DIR,
-        help="artifacts directory (default: %(default)s/) or model file",
+        help="artifacts directory (default: %(default)s/), model file, or a served model's URL",
     )
     add_bench_options(p)
     add_option_argument(p)
@@ -38,6 +38,7 @@ def register(subparsers) -> None:
         "--plot", metavar="PATH.png", help="plot throughput and p50 latency against batch size"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_loadtest_options(p)
     p.set_defaults(func=run)
 
 
@@ -47,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
     from ..formatting import bench_table
 
     names = None if not args.runtime or "all" in args.runtime else args.runtime
+    if args.concurrency:
+        return _load_test(args, names)
     chosen, skipped = resolve_runtimes(names)
     for name, reason in skipped.items():
         say(args, f"skipping {name}: {reason.removeprefix(name + ': ')}")
@@ -71,3 +74,30 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, option):
             say(args, f"wrote {write(result, getattr(args, option))}")
     return 0
+
+
+def _load_test(args: argparse.Namespace, names: list[str] | None) -> int:
+    """``--concurrency``: N requests in flight against a server (``lenet_deploy.loadtest``)."""
+    from ..artifacts import is_url
+    from ..errors import LenetDeployError
+    from ..formatting import loadtest_table
+    from ..loadtest import load_test
+    from ..runtimes.remote import NAME
+
+    if names not in (None, [NAME]) or not is_url(args.model):
+        raise LenetDeployError(
+            f"--concurrency load-tests a server: use --runtime {NAME} --model "
+            "http://HOST:PORT/v2/models/NAME"
+        )
+    results = load_test(
+        args.model,
+        args.concurrency,
+        args.duration,
+        args.max_requests,
+        binary=args.tensors == "binary",
+        batch_size=args.batch_sizes[0],
+    )
+    print(loadtest_table(results))
+    if args.json:
+        write_json(args.json, {"url": args.model, "results": [r.to_dict() for r in results]})
+    return 0 if not any(r.errors for r in results) else EXIT_FAILED

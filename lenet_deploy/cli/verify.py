@@ -24,7 +24,8 @@ def register(subparsers) -> None:
     p.add_argument(
         "--model",
         default=DEFAULT_DIR,
-        help="artifacts directory (default: %(default)s/), or a .onnx/.pt file",
+        help="artifacts directory (default: %(default)s/), a .onnx/.pt file, or a served "
+        "model's URL (http://HOST:PORT/v2/models/NAME, checked by oip-http)",
     )
     p.add_argument(
         "--runtimes",
@@ -37,6 +38,11 @@ def register(subparsers) -> None:
         "--reference",
         default=DEFAULT_REFERENCE,
         help="runtime the others are compared with (default: %(default)s)",
+    )
+    p.add_argument(
+        "--reference-model",
+        help="local artifacts for the other runtimes when --model is a URL "
+        f"(default: {DEFAULT_DIR}/)",
     )
     p.add_argument("--atol", type=float, help=f"fp32 atol (default: {DEFAULT_ATOL:g})")
     p.add_argument("--rtol", type=float, help=f"fp32 rtol (default: {DEFAULT_RTOL:g})")
@@ -58,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         rtol=args.rtol,
         options=options(args),
         log=lambda m: say(args, m),
+        reference_model=args.reference_model,
     )
     print(parity_table(report))
     if args.json:

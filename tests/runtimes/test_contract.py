@@ -15,7 +15,9 @@ def runtime(request, exported_dir):
     name = request.param
     if not AVAILABILITY[name]:
         pytest.skip(f"{name} unavailable here: {AVAILABILITY[name].reason}")
-    rt = load_runtime(name, exported_dir)
+    # oip-http's model is a server: the same exported model, served for the session.
+    model = request.getfixturevalue("served_url") if name == "oip-http" else exported_dir
+    rt = load_runtime(name, model)
     yield rt
     rt.close()
 

@@ -30,19 +30,20 @@ from lenet_deploy.runtimes import (
 
 def test_builtins_declare_name_kind_device_and_options_once():
     names = runtime_names()
-    assert names[:5] == ["torch-cpu", "torch-cuda", "ort-cpu", "ort-cuda", "ov-cpu"]
-    declared = {n: (get_entry(n).artifact, get_entry(n).device) for n in names[:5]}
+    assert names[:6] == ["torch-cpu", "torch-cuda", "ort-cpu", "ort-cuda", "ov-cpu", "oip-http"]
+    declared = {n: (get_entry(n).artifact, get_entry(n).device) for n in names[:6]}
     assert declared == {
         "torch-cpu": (ArtifactKind.CHECKPOINT, "cpu"),
         "torch-cuda": (ArtifactKind.CHECKPOINT, "cuda"),
         "ort-cpu": (ArtifactKind.ONNX, "cpu"),
         "ort-cuda": (ArtifactKind.ONNX, "cuda"),
         "ov-cpu": (ArtifactKind.ONNX, "cpu"),
+        "oip-http": (ArtifactKind.URL, "http"),
     }
-    for name in names[:5]:
+    for name in names[:6]:
         assert dataclasses.is_dataclass(get_entry(name).options)
         assert get_entry(name).options.__dataclass_params__.frozen
-    assert BUILTIN_MODULES == ("pytorch", "ort", "openvino")
+    assert BUILTIN_MODULES == ("pytorch", "ort", "openvino", "remote")
     assert {k.value for k in ArtifactKind} == {"checkpoint", "onnx", "url"}
     availability = {a.name: a for a in available_runtimes()}
     assert availability["torch-cpu"] and availability["ort-cpu"]

@@ -1,0 +1,116 @@
+"""``lenet-deploy serve``: any runtime behind the Open Inference Protocol v2, with batching."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._common import positive_int
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port in 0..65535, got {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def register(subparsers) -> None:
+    from ..artifacts import DEFAULT_DIR
+    from ..serve.settings import ServeSettings
+
+    d = ServeSettings()
+    p = subparsers.add_parser(
+        "serve",
+        help="serve a runtime over the Open Inference Protocol v2 (KServe v2 / Triton HTTP)",
+        description="Serve LeNet on any runtime over OIP v2 REST (JSON and binary tensors, "
+        "classification extension, stats, /metrics) with dynamic batching. Binds loopback "
+        "unless --host says otherwise; SIGTERM drains in-flight requests and exits 0. "
+        "Needs the serve extra: pip install 'lenet-deploy[serve]'.",
+    )
+    p.add_argument("--runtime", default="ort-cpu", help="runtime name (default: ort-cpu)")
+    p.add_argument(
+        "--model", default=DEFAULT_DIR, help=f"artifacts directory or model file ({DEFAULT_DIR}/)"
+    )
+    p.add_argument("--host", default=d.host, help=f"address to bind (default: {d.host})")
+    p.add_argument("--port", type=_port, default=d.port, help=f"default: {d.port}; 0 = any free")
+    p.add_argument(
+        "--max-batch",
+        type=positive_int,
+        default=d.max_batch,
+        help=f"most images per runtime call (default: {d.max_batch})",
+    )
+    p.add_argument(
+        "--max-delay-ms",
+        type=_non_negative_float,
+        default=d.max_delay_ms,
+        help=f"longest wait for a batch to fill, in ms (default: {d.max_delay_ms:g})",
+    )
+    p.add_argument(
+        "--max-queue",
+        type=positive_int,
+        default=d.max_queue,
+        help=f"pending requests before answering 503 (default: {d.max_queue})",
+    )
+    p.add_argument(
+        "--threads",
+        type=positive_int,
+        default=d.threads,
+        help=f"runtime intra-op threads (default: {d.threads})",
+    )
+    p.add_argument(
+        "--max-body-mb",
+        type=positive_int,
+        default=d.max_body_bytes // 2**20,
+        help=f"largest infer request body in MiB; larger get 413 (default: "
+        f"{d.max_body_bytes // 2**20})",
+    )
+    p.add_argument(
+        "--no-ui",
+        dest="ui",
+        action="store_false",
+        help="no browser page (GET /) and no /v1/predict, /v1/info; OIP v2 endpoints only",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import LenetDeployError
+    from ..serve.settings import ServeSettings
+
+    try:
+        from ..serve.server import run_server
+    except ImportError as exc:
+        raise LenetDeployError(
+            f"serve needs starlette and uvicorn ({exc}); pip install 'lenet-deploy[serve]'"
+        ) from None
+    from ..runtimes import get_entry, load_runtime
+
+    settings = ServeSettings(
+        host=args.host,
+        port=args.port,
+        max_batch=args.max_batch,
+        max_delay_ms=args.max_delay_ms,
+        max_queue=args.max_queue,
+        threads=args.threads,
+        max_body_bytes=args.max_body_mb * 2**20,
+        ui=args.ui,
+    )
+    # Loaded before binding, so a bad --model is a one-line error, not a server that never
+    # becomes ready.
+    accepts = get_entry(args.runtime).accepts("threads")
+    options = {"threads": settings.threads} if accepts else {}
+    with load_runtime(args.runtime, args.model, **options) as runtime:
+        return run_server(runtime, settings)

@@ -1,0 +1,148 @@
+"""``POST /v2/models/<model>[/versions/<v>]/infer``: the hot path, as a bare ASGI endpoint.
+
+It checks ``Content-Length`` against ``max_body_bytes`` before reading a byte (413), skips
+per-request Request/Response objects, and ``OipApp`` routes to it without the middleware stack.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+
+from ..errors import LenetDeployError
+from .batcher import Overloaded
+from .codec import InferError, decode_request, encode_error, encode_response
+
+if TYPE_CHECKING:
+    from .settings import ServeSettings
+
+
+def serving(state) -> bool:
+    """Whether the app takes inference requests: loaded, and not draining."""
+    return state.ready and not state.draining
+
+
+class OipApp(Starlette):
+    """Starlette, with ``POST .../infer`` handed straight to its endpoint: the hot path skips
+    the middleware stack and the walk over the routes."""
+
+    infer: InferEndpoint
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            params = infer_path(scope["path"])
+            if params is not None:
+                scope["app"] = self
+                scope["path_params"] = params
+                await self.infer(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
+def infer_path(path: str) -> dict[str, str] | None:
+    """Path parameters of ``/v2/models/M[/versions/V]/infer``, or None for any other path."""
+    if not (path.startswith("/v2/models/") and path.endswith("/infer")):
+        return None
+    parts = path[11:-6].split("/")
+    if len(parts) == 1 and parts[0]:
+        return {"model": parts[0]}
+    if len(parts) == 3 and parts[1] == "versions" and parts[0] and parts[2]:
+        return {"model": parts[0], "version": parts[2]}
+    return None
+
+
+_JSON = [(b"content-type", b"application/json")]
+_BINARY = [(b"content-type", b"application/octet-stream")]
+
+
+class InferEndpoint:
+    """``POST .../infer`` as a bare ASGI app (Starlette routes to it with path params)."""
+
+    def __init__(self, settings: ServeSettings):
+        self.settings = settings
+        self.state = None  # the app's state, set by create_app
+
+    async def __call__(self, scope, receive, send) -> None:
+        started = time.perf_counter_ns()
+        status, body, header_length = await self._handle(scope, receive)
+        headers = _JSON if header_length is None else _BINARY
+        headers = [*headers, (b"content-length", str(len(body)).encode())]
+        if header_length is not None:
+            headers.append((b"inference-header-content-length", str(header_length).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        metrics = self.state.metrics
+        if status == 200:
+            metrics.request_done(started)
+        else:
+            metrics.request_failed(status)
+
+    async def _handle(self, scope, receive) -> tuple[int, bytes, int | None]:
+        s, state = self.settings, self.state
+        params = scope["path_params"]
+        if params["model"] != s.model_name or params.get("version", s.model_version) != (
+            s.model_version
+        ):
+            what = params["model"] + (
+                f" version {params['version']}" if "version" in params else ""
+            )
+            return 404, encode_error(f"unknown model {what}; serving {s.model_name!r}"), None
+        if not serving(state):
+            why = "shutting down" if state.draining else "not ready (still loading)"
+            return 503, encode_error(f"model {s.model_name!r} is {why}"), None
+        length = header_length = None
+        for key, value in scope["headers"]:
+            if key == b"content-length":
+                length = value
+            elif key == b"inference-header-content-length":
+                header_length = value
+        try:
+            length = None if length is None else int(length)
+            header_length = None if header_length is None else int(header_length)
+        except ValueError:
+            return 400, encode_error("Content-Length headers must be integers"), None
+        if length is not None and length > s.max_body_bytes:
+            return 413, self._too_large(length), None
+        body = await read_body_limited(receive, s.max_body_bytes)
+        if body is None:
+            return 413, self._too_large(None), None
+        try:
+            request = decode_request(body, header_length)
+            logits = await state.batcher.infer(request.x)
+            out, out_header = encode_response(request, logits, s.model_name, s.model_version)
+        except InferError as exc:
+            return exc.status, encode_error(str(exc)), None
+        except Overloaded as exc:
+            return 503, encode_error(str(exc)), None
+        except LenetDeployError as exc:  # the runtime failed on a valid request
+            return 500, encode_error(f"{state.runtime.name}: {exc}"), None
+        return 200, out, out_header
+
+    def _too_large(self, length: int | None) -> bytes:
+        got = "more" if length is None else f"{length} bytes"
+        return encode_error(
+            f"request body too large: {got}, limit {self.settings.max_body_bytes} bytes; "
+            "send fewer images per request"
+        )
+
+
+async def read_body_limited(receive, limit: int) -> bytes | None:
+    """The whole body from the ASGI ``receive``, or None as soon as it exceeds ``limit``
+    (chunked uploads). Every endpoint that reads a body uses this one reader."""
+    message = await receive()
+    body = message.get("body", b"")
+    if len(body) > limit:
+        return None
+    if not message.get("more_body", False):
+        return body
+    chunks, size = [body], len(body)
+    while message.get("more_body", False):
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

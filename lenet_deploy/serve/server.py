@@ -1,0 +1,80 @@
+"""Run the app on uvicorn: one line on start, SIGTERM drains in-flight requests and exits 0."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+
+import uvicorn
+
+from ..runtimes.base import Runtime
+from .app import ServeSettings, create_app
+
+
+def run_server(
+    runtime: Runtime,
+    settings: ServeSettings | None = None,
+    *,
+    announce: Callable[[str], None] | None = None,
+) -> int:
+    """Serve ``runtime`` until SIGTERM or SIGINT; returns 0 after a graceful drain.
+
+    ``announce`` gets the one start-up line (default: printed to stdout, flushed); it carries
+    the real port when ``settings.port`` is 0. The caller keeps ownership of ``runtime``.
+    """
+    settings = settings or ServeSettings()
+    app = create_app(runtime, settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=settings.drain_timeout_s,
+    )
+    server = _Server(config, announce or (lambda line: print(line, flush=True)))
+    server.describe = (
+        f"{settings.model_name} ({runtime.name} on {runtime.device}, "
+        f"{getattr(runtime, 'path', 'in-process model')})"
+    )
+    server.settings = settings
+    server.app_state = app.state
+    server.run()
+    return 0 if server.started else 1
+
+
+class _Server(uvicorn.Server):
+    """uvicorn.Server with our start-up line, and a SIGTERM that drains and then exits 0.
+
+    uvicorn re-raises a caught SIGTERM once it has shut down, which ends the process with
+    status -15; after an orderly drain the stop is a success, so the signal is not re-raised.
+    """
+
+    def __init__(self, config: uvicorn.Config, announce: Callable[[str], None]):
+        super().__init__(config)
+        self.announce = announce
+        self.describe = ""
+        self.settings = ServeSettings()
+        self.app_state = None
+
+    async def startup(self, sockets=None) -> None:
+        await super().startup(sockets)
+        if self.should_exit or not self.servers:
+            return
+        host, port = self.servers[0].sockets[0].getsockname()[:2]
+        s = self.settings
+        self.announce(
+            f"serving {self.describe} at http://{host}:{port}/v2/models/{s.model_name} "
+            f"(OIP v2; max batch {s.max_batch}, max delay {s.max_delay_ms:g} ms, "
+            f"max queue {s.max_queue})"
+            + (f"; browser page at http://{host}:{port}/" if s.ui else "")
+        )
+
+    def handle_exit(self, sig: int, frame) -> None:
+        if self.app_state is not None:
+            self.app_state.draining = True  # new infer requests get 503 from now on
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        else:
+            self.should_exit = True

@@ -1,0 +1,27 @@
+"""``ServeSettings``: what ``lenet-deploy serve`` and ``create_app`` are configured with.
+
+Plain data with no server imports, so the command line can show the defaults without
+starlette or uvicorn installed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Server settings; defaults are the command's defaults. Times in ms, sizes in bytes."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    model_name: str = "lenet"
+    model_version: str = "1"
+    max_batch: int = 64  # images per runtime call
+    max_delay_ms: float = 0.5  # longest wait after the oldest queued request for more
+    max_queue: int = 1024  # pending requests before 503
+    threads: int | None = 1  # runtime intra-op threads (None: the runtime's default)
+    max_body_bytes: int = 8 * 1024 * 1024  # larger infer bodies get 413 unread
+    drain_timeout_s: float = 30.0  # SIGTERM: longest wait for in-flight requests
+    ui: bool = True  # the drawing page and /v1/predict, /v1/info (serve/ui.py)
+    max_image_pixels: int = 1024 * 1024  # /v1/predict: larger images get 400 undecoded

@@ -1,0 +1,178 @@
+"""The browser page and its JSON endpoints, as Starlette routes any app can mount.
+
+    routes = ui_routes(predict_image=..., info=..., max_body_bytes=..., max_pixels=...)
+
+* ``GET /``: the drawing page; ``GET /static/{name}``: its script and style sheet. All three
+  ship in the package (``static/``), are read once, and are served with a Content-Security-Policy
+  that lets the page load nothing from anywhere but this server.
+* ``POST /v1/predict``: PNG or JPEG bytes (raw, or a multipart/form-data ``file`` field) in;
+  ``{"label", "probabilities", "no_digit"}`` out. 413 for a body over ``max_body_bytes``, 400
+  ``{"error": reason}`` for anything that is not a PNG/JPEG of at most ``max_pixels`` pixels.
+  ``predict_image`` runs in a worker thread, never on the event loop.
+* ``GET /v1/info``: ``info()`` (what is served) plus this endpoint's own request counters.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ..errors import LenetDeployError, first_line
+from .batcher import Overloaded
+from .image_predict import decode_upload, make_predict_image
+from .infer import serving
+from .upload import UploadError, check_image_header, image_bytes, read_body
+
+PAGE = "index.html"
+#: The page's assets by name, with their media types; nothing else is served from /static.
+ASSETS = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def static_text(name: str) -> str:
+    """One of the page's files, read from the installed package."""
+    return resources.files(__package__).joinpath("static", name).read_text(encoding="utf-8")
+
+
+def ui_routes(
+    *,
+    predict_image: Callable[[bytes], dict],
+    info: Callable[[], dict],
+    max_body_bytes: int,
+    max_pixels: int,
+) -> list[BaseRoute]:
+    """Routes for the page and ``/v1/predict`` + ``/v1/info`` (see the module docstring).
+
+    ``predict_image(data)`` returns ``{"label": int | None, "probabilities": [10 floats],
+    "no_digit": bool}`` and raises a LenetDeployError (ImageError) for bytes it cannot use;
+    ``info()`` returns the panel's data (``runtime``, ``model_sha256``, ``dataset``,
+    ``test_accuracy``, ``counters``...). Both may block: they run in worker threads.
+    """
+    page = static_text(PAGE)
+    assets = {name: (static_text(name), media) for name, media in ASSETS.items()}
+    counters = {"predict_requests": 0, "predict_errors": 0}
+
+    async def index(request: Request) -> Response:
+        return Response(page, media_type="text/html; charset=utf-8", headers=SECURITY_HEADERS)
+
+    async def asset(request: Request) -> Response:
+        found = assets.get(request.path_params["name"])
+        if found is None:
+            return JSONResponse({"error": "no such file"}, status_code=404)
+        return Response(found[0], media_type=found[1], headers=SECURITY_HEADERS)
+
+    async def predict(request: Request) -> Response:
+        # Handlers run on the event loop, one at a time: plain increments are safe here.
+        counters["predict_requests"] += 1
+        try:
+            body = await read_body(request, max_body_bytes)
+            data = image_bytes(body, request.headers.get("content-type", ""))
+            check_image_header(data, max_pixels)
+            result = await run_in_threadpool(predict_image, data)
+        except UploadError as exc:
+            counters["predict_errors"] += 1
+            return JSONResponse({"error": first_line(exc)}, status_code=exc.status)
+        except LenetDeployError as exc:
+            counters["predict_errors"] += 1
+            return JSONResponse({"error": first_line(exc)}, status_code=400)
+        return JSONResponse(result)
+
+    async def info_endpoint(request: Request) -> Response:
+        served: dict[str, Any] = dict(await run_in_threadpool(info))
+        served["counters"] = {**served.get("counters", {}), **counters}
+        return JSONResponse(served)
+
+    return [
+        Route("/", index, methods=["GET"]),
+        Route("/static/{name}", asset, methods=["GET"]),
+        Route("/v1/predict", predict, methods=["POST"]),
+        Route("/v1/info", info_endpoint, methods=["GET"]),
+    ]
+
+
+def server_ui_routes(state) -> list[BaseRoute]:
+    """``ui_routes`` for a ``create_app`` server, from its ``app.state``: images go through the
+    server's batcher (the one caller of the runtime), under the server's body and pixel limits,
+    and the panel shows the served model and the server's counters."""
+    settings = state.settings
+    return ui_routes(
+        predict_image=make_predict_image(_Batched(state), decode_upload),
+        info=functools.partial(served_info, state),
+        max_body_bytes=settings.max_body_bytes,
+        max_pixels=settings.max_image_pixels,
+    )
+
+
+class _Batched:
+    """The runtime as ``make_predict_image`` sees it: ``predict`` via the server's batcher."""
+
+    def __init__(self, state) -> None:
+        self.state = state
+
+    def predict(self, x):
+        if not serving(self.state):
+            raise UploadError("the model is not ready (loading or shutting down)", status=503)
+        try:
+            return self.state.batcher.infer_blocking(x)
+        except Overloaded as exc:
+            raise UploadError(str(exc), status=503) from None
+
+
+def served_info(state) -> dict[str, Any]:
+    """The panel: runtime, device, the model file's sha256, dataset and test accuracy from its
+    metadata, and the server's OIP request counters."""
+    runtime, metrics = state.runtime, state.metrics
+    served = {"runtime": None, "device": None, "model_sha256": "", "dataset": "",
+              "test_accuracy": ""}  # fmt: skip
+    if runtime is not None:
+        path = getattr(runtime, "path", None)
+        served.update(runtime=runtime.name, device=runtime.device)
+        if path is not None and Path(path).is_file():
+            # torch runtimes carry the checkpoint's metadata; ONNX files have metadata_props
+            meta = getattr(runtime, "metadata", None)
+            served.update(_model_file_info(str(path), meta if isinstance(meta, dict) else None))
+    served["counters"] = {
+        "infer_requests": metrics.success_count,
+        "infer_failures": sum(metrics.failures.values()),
+        "images": metrics.inference_count,
+        "batches": metrics.execution_count,
+    }
+    return served
+
+
+def _model_file_info(path: str, meta: dict | None) -> dict[str, str]:
+    if meta is None:
+        meta = _onnx_metadata(path) if path.endswith(".onnx") else {}
+    return {
+        "model_sha256": _sha256(path),
+        "dataset": str(meta.get("dataset", "")),
+        "test_accuracy": str(meta.get("test_accuracy", "")),
+    }
+
+
+@functools.lru_cache(maxsize=4)
+def _sha256(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@functools.lru_cache(maxsize=4)
+def _onnx_metadata(path: str) -> dict[str, str]:
+    from ..exporters.onnx import read_metadata
+
+    return read_metadata(path)

@@ -1,0 +1,103 @@
+"""The micro-batcher on a real ort-cpu runtime: merging, scattering, isolation, backpressure."""
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+
+from lenet_deploy.errors import InputError
+from lenet_deploy.runtimes import load_runtime
+from lenet_deploy.serve.batcher import Batcher, Overloaded
+
+
+@pytest.fixture(scope="module")
+def runtime(exported_dir):
+    with load_runtime("ort-cpu", exported_dir, threads=1) as rt:
+        yield rt
+
+
+def test_concurrent_requests_merge_into_one_batch_and_get_their_own_rows(runtime, digits):
+    images = [digits.x_test[i : i + 1 + i % 3] for i in range(10)]  # 1, 2 or 3 images each
+
+    async def main():
+        batcher = Batcher(runtime, max_batch=64, max_delay_s=0.2)
+        results = await asyncio.gather(*(batcher.infer(x) for x in images))
+        await batcher.close()
+        return results, batcher.metrics
+
+    results, metrics = asyncio.run(main())
+    for x, got in zip(images, results, strict=True):
+        np.testing.assert_allclose(got, runtime.predict(x), atol=1e-6, rtol=0)
+    assert metrics.execution_count == 1
+    assert metrics.inference_count == sum(len(x) for x in images)
+    assert metrics.queue_count == len(images)
+
+
+def test_max_batch_splits_batches(runtime, digits):
+    async def main():
+        batcher = Batcher(runtime, max_batch=4, max_delay_s=0.05)
+        await asyncio.gather(*(batcher.infer(digits.x_test[i : i + 1]) for i in range(10)))
+        await batcher.close()
+        return batcher.metrics
+
+    metrics = asyncio.run(main())
+    assert metrics.inference_count == 10
+    assert max(metrics.batch_sizes) <= 4 and metrics.execution_count >= 3
+
+
+def test_a_bad_request_fails_alone(runtime, digits):
+    bad = digits.x_test[:2].copy()
+    bad[1, 0, 5, 5] = np.nan  # the runtime itself refuses this batch
+
+    async def main():
+        batcher = Batcher(runtime, max_batch=64, max_delay_s=0.2)
+        jobs = [batcher.infer(digits.x_test[i : i + 1]) for i in range(4)]
+        results = await asyncio.gather(*jobs[:2], batcher.infer(bad), *jobs[2:],
+                                       return_exceptions=True)  # fmt: skip
+        await batcher.close()
+        return results, batcher.metrics
+
+    results, metrics = asyncio.run(main())
+    assert isinstance(results[2], InputError) and "NaN" in str(results[2])
+    good = [r for i, r in enumerate(results) if i != 2]
+    for i, got in enumerate(good):
+        np.testing.assert_allclose(got, runtime.predict(digits.x_test[i : i + 1]), atol=1e-6)
+    assert metrics.execution_count == 1  # one merged batch, then re-run request by request
+
+
+def test_full_queue_refuses_at_once(runtime, digits):
+    async def main():
+        batcher = Batcher(runtime, max_batch=64, max_delay_s=0.3, max_queue=2)
+        first = [asyncio.ensure_future(batcher.infer(digits.x_test[:1])) for _ in range(2)]
+        await asyncio.sleep(0)  # both are queued now
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        with pytest.raises(Overloaded, match="2 requests pending"):
+            await batcher.infer(digits.x_test[:1])
+        refused_after = loop.time() - t0
+        results = await asyncio.gather(*first)
+        await batcher.close()
+        return refused_after, results
+
+    refused_after, results = asyncio.run(main())
+    assert refused_after < 0.1  # not after the 0.3 s batching delay
+    assert all(r.shape == (1, 10) for r in results)
+
+
+def test_inference_runs_off_the_event_loop(runtime, digits):
+    seen = []
+
+    class Recording:
+        def predict(self, x):
+            seen.append(threading.current_thread().name)
+            return runtime.predict(x)
+
+    async def main():
+        batcher = Batcher(Recording(), max_delay_s=0)
+        await batcher.infer(digits.x_test[:1])
+        await batcher.close()
+        return threading.current_thread().name
+
+    loop_thread = asyncio.run(main())
+    assert seen == ["lenet-batcher"] and loop_thread != "lenet-batcher"

@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+
+from lenet_deploy.errors import ImageError
+from lenet_deploy.runtimes import load_runtime
+from lenet_deploy.serve.image_predict import make_predict_image, softmax
+
+
+@pytest.fixture(scope="module")
+def runtime(exported_dir):
+    with load_runtime("ort-cpu", exported_dir, threads=1) as rt:
+        yield rt
+
+
+def fixed_decode(pixels, has_digit=True):
+    def decode(data):
+        assert data == b"image bytes"
+        return pixels, has_digit
+
+    return decode
+
+
+def test_probabilities_are_the_softmax_of_the_runtime_logits(runtime, digits):
+    pixels = digits.x_test[3]
+    answer = make_predict_image(runtime, fixed_decode(pixels))(b"image bytes")
+    logits = runtime.predict(pixels[None]).astype(np.float64)[0]
+    expected = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    assert answer["no_digit"] is False
+    assert answer["label"] == int(logits.argmax()) == int(digits.y_test[3])
+    assert all(type(p) is float for p in answer["probabilities"])
+    np.testing.assert_allclose(answer["probabilities"], expected, rtol=1e-12)
+    assert sum(answer["probabilities"]) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_no_digit_gives_no_label_but_keeps_the_probabilities(runtime):
+    blank = np.zeros((1, 32, 32), np.float32)
+    answer = make_predict_image(runtime, fixed_decode(blank, has_digit=False))(b"image bytes")
+    assert answer["label"] is None and answer["no_digit"] is True
+    np.testing.assert_allclose(answer["probabilities"], softmax(runtime.predict(blank[None]))[0])
+
+
+def test_decode_errors_reach_the_caller(runtime):
+    def decode(data):
+        raise ImageError("not a PNG or JPEG image")
+
+    with pytest.raises(ImageError, match="not a PNG"):
+        make_predict_image(runtime, decode)(b"junk")
+
+
+def test_softmax_is_stable_for_large_logits():
+    out = softmax(np.array([[1000.0, 0.0, -1000.0], [3.0, 3.0, 3.0]], np.float32))
+    np.testing.assert_allclose(out, [[1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3]])
+
+
+def test_decode_upload_switches_to_the_library_recipe_when_it_exists(monkeypatch):
+    from lenet_deploy import images
+    from lenet_deploy.serve.image_predict import decode_upload
+
+    blank = np.zeros((1, 32, 32), np.float32)
+    fake = lambda data: (blank, data == b"7")  # noqa: E731
+    monkeypatch.setattr(images, "decode_image_bytes", fake, raising=False)
+    pixels, has_digit = decode_upload(b"7")
+    assert pixels is blank and has_digit is True
