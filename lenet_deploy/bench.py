@@ -232,13 +232,13 @@ def benchmark(
     feed the batches (default: uniform noise; latency does not depend on pixel values).
     ``progress(done, total)`` is called after every timed round.
     """
+    from .limits import check_bench_settings
     from .runtimes import Runtime, load_runtime
 
     settings = settings or BenchSettings()
     if not runtimes:
         raise LenetDeployError("no runtime to benchmark")
-    if any(b < 1 for b in settings.batch_sizes) or not settings.batch_sizes:
-        raise LenetDeployError(f"batch sizes must be >= 1; got {settings.batch_sizes}")
+    check_bench_settings(settings)
     threads = settings.threads or default_threads()
     rng = np.random.default_rng(0)
     largest = max(settings.batch_sizes)
@@ -352,13 +352,19 @@ def _time_round(runtime, x, settings: BenchSettings, rounds: int, out: list, pha
 
 
 def resolve_runtimes(names: Sequence[str] | None) -> tuple[list[str], dict[str, str]]:
-    """Names to measure and {name: reason} skipped. None = every available runtime.
+    """Names to measure and {name: reason} skipped. None (or a list holding 'all') = every
+    available runtime; every other name must still be a registered runtime.
 
     A runtime named explicitly that cannot run here raises RuntimeUnavailableError.
     """
     from .runtimes import available_runtimes, get_entry
 
     rows = {a.name: a for a in available_runtimes()}
+    if names is not None and "all" in names:
+        for name in names:
+            if name != "all":
+                get_entry(name)  # 'all' never hides a misspelt name
+        names = None
     if names is None:
         chosen = [n for n, a in rows.items() if a]
         return chosen, {n: a.reason for n, a in rows.items() if not a}

@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .errors import LenetDeployError
 
 EXIT_ERROR = 2
 EXIT_FAILED = 1
@@ -239,32 +238,31 @@ def _add_predict(sub) -> None:
 def _cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .images import load_images
+    from .images import count_images, iter_images
+    from .limits import LIMITS, check_size
     from .runtimes import load_runtime
 
-    batches = [(path, load_images(path)) for path in args.images]  # all files checked first
+    counts = {path: count_images(path) for path in args.images}  # all files checked first
+    total = sum(counts.values())
+    check_size("images", total, LIMITS.max_images, "max_images", "predict fewer files at once")
     records = []
     with load_runtime(args.runtime, args.model) as runtime:
-        for path, batch in batches:
-            probs = runtime.predict_proba(batch)
-            for i, row in enumerate(probs):
-                label = int(np.argmax(row))
-                records.append(
-                    {
-                        "file": path,
-                        "index": i,
-                        "label": label,
-                        "probability": float(row[label]),
-                        "probabilities": [round(float(p), 6) for p in row],
-                    }
-                )
+        for path in args.images:
+            index = 0
+            for batch in iter_images(path):
+                for row in runtime.predict_proba(batch):
+                    label = int(np.argmax(row))
+                    rec = {"file": path, "index": index, "label": label}
+                    rec["probability"] = float(row[label])
+                    if args.json:
+                        rec["probabilities"] = [round(float(p), 6) for p in row]
+                        records.append(rec)
+                    else:  # streamed: memory does not grow with the number of images
+                        name = f"{path}[{index}]" if counts[path] > 1 else path
+                        print(f"{name}: {label} ({rec['probability']:.1%})")
+                    index += 1
     if args.json:
         print(json.dumps({"runtime": args.runtime, "predictions": records}, indent=2))
-        return 0
-    for rec in records:
-        multi = sum(r["file"] == rec["file"] for r in records) > 1
-        name = f"{rec['file']}[{rec['index']}]" if multi else rec["file"]
-        print(f"{name}: {rec['label']} ({rec['probability']:.1%})")
     return 0
 
 
@@ -456,7 +454,7 @@ def _run_bench(args: argparse.Namespace, names: list[str] | None, model: str):
 def _cmd_bench(args: argparse.Namespace) -> int:
     from . import bench_output
 
-    names = None if not args.runtime or "all" in args.runtime else args.runtime
+    names = args.runtime or None  # resolve_runtimes expands 'all' and checks every other name
     if not Path(args.model).exists():
         from .errors import ArtifactError
 
@@ -571,19 +569,11 @@ _SUBCOMMANDS = [
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .cli_guard import run_command
+
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except LenetDeployError as exc:
-        print(f"lenet-deploy {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print(
-            f"lenet-deploy {args.command}: interrupted; existing artifacts were left as they were",
-            file=sys.stderr,
-        )
-        return 130
+    return run_command(args.func, args)
 
 
 def _write_json(path: str | Path, payload) -> None:

@@ -116,7 +116,8 @@ class RuntimeParity:
 
 @dataclass
 class ParityReport:
-    """Truthy when every compared runtime passed (skipped runtimes do not fail it)."""
+    """Truthy when at least one runtime was compared and every compared runtime passed
+    (skipped runtimes do not fail it)."""
 
     reference: str
     reference_accuracy: float | None
@@ -138,7 +139,8 @@ class ParityReport:
         return [r for r in self.results if r.status == "failed"]
 
     def __bool__(self) -> bool:
-        return not self.failed
+        # Nothing compared proves nothing: not passed.
+        return bool(self.compared) and not self.failed
 
     def records(self) -> list[dict]:
         return [r.record() for r in self.results]
@@ -204,8 +206,9 @@ def verify(
     from .runtimes import available_runtimes, get_entry, load_runtime
 
     say = progress or (lambda _msg: None)
-    if atol < 0 or rtol < 0:
-        raise LenetDeployError(f"tolerances must be >= 0; got atol={atol}, rtol={rtol}")
+    from .limits import check_tolerances
+
+    check_tolerances(atol, rtol)
     model = Path(model)
     if not model.exists():
         raise LenetDeployError(
@@ -221,6 +224,11 @@ def verify(
     else:
         names = [a.name for a in available_runtimes()]
     names = [n for n in names if n != reference]
+    if explicit and not names:
+        raise LenetDeployError(
+            f"nothing to compare: the runtimes named are only the reference {reference!r}; "
+            "name another runtime, e.g. --runtimes ort-cpu"
+        )
     if inputs is None:
         from .data import load_dataset
 

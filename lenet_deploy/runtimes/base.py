@@ -12,7 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from ..chunks import predict_in_chunks
 from ..errors import InputError, LenetDeployError
+from ..limits import LIMITS
+from ..sanity import check_logits
 from ..spec import CHANNELS, IMAGE_SIZE, INPUT_SPEC, InputSpec
 
 _SHAPE = (CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
@@ -120,7 +123,12 @@ class Runtime(abc.ABC):
     _closed: bool = False
 
     def predict(self, x: Any) -> np.ndarray:
-        """Logits, float32 (N, 10), for a batch ``x`` of (N, 1, 32, 32) pixels in [0, 1]."""
+        """Logits, float32 (N, 10), for a batch ``x`` of (N, 1, 32, 32) pixels in [0, 1].
+
+        Batches over ``LIMITS.engine_chunk`` images reach ``_predict`` in chunks. What
+        ``_predict`` returns is checked (float32, (n, 10), finite): a broken adapter or model
+        raises ``sanity.ModelError`` instead of passing a wrong answer on.
+        """
         if self._closed:
             raise LenetDeployError(f"{self.name}: predict() called after close()")
         # validate_batch's hot path inlined: at batch 1 an inference is ~40 us and every
@@ -135,7 +143,13 @@ class Runtime(abc.ABC):
             x = validate_batch(x, check_finite=False)
         if not self.engine_checks_finite and not math.isfinite(np.vdot(x, x)):
             ensure_finite(x)
-        return self._predict(x)
+        n = x.shape[0]
+        if n > LIMITS.engine_chunk:  # bounded engine memory whatever the caller sends
+            return predict_in_chunks(self._checked_predict, x, LIMITS.engine_chunk)
+        return check_logits(self._predict(x), n, self.name)
+
+    def _checked_predict(self, x: np.ndarray) -> np.ndarray:
+        return check_logits(self._predict(x), x.shape[0], self.name)
 
     def predict_proba(self, x: Any) -> np.ndarray:
         """Softmax probabilities, float32 (N, 10)."""

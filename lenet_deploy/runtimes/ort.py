@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from .._io import check_outputs
 from ..artifacts import DEFAULT_DIR, resolve
 from ..errors import ArtifactError, RuntimeUnavailableError, first_line
 from ..spec import INPUT_NAME, NUM_CLASSES, OUTPUT_NAME
@@ -79,7 +80,13 @@ class OrtRuntime(Runtime):
             "session.intra_op.allow_spinning", "1" if spinning else "0"
         )
         if optimized_model_path:
+            check_outputs([(optimized_model_path, "optimized onnx")], [self.path])
             options.optimized_model_filepath = str(optimized_model_path)
+        # The model is given to onnxruntime as bytes (with the input check appended): external
+        # data must then resolve against the model's own folder, never the current directory.
+        options.add_session_config_entry(
+            "session.model_external_initializers_file_folder_path", str(self.path.parent.resolve())
+        )
         if self._cuda:
             if cudnn_conv_algo_search not in CUDNN_SEARCH:
                 raise ArtifactError(
@@ -140,7 +147,13 @@ class OrtRuntime(Runtime):
         if self._cuda:
             return self.download(self.compute(self.upload(x, validated=True)))
         # On the CPU the session always has the check output (engine_checks_finite).
-        logits, sum_squares = self._run(self._outputs, {INPUT_NAME: x}, None)
+        try:
+            logits, sum_squares = self._run(self._outputs, {INPUT_NAME: x}, None)
+        except Exception as exc:  # onnxruntime's own error types; the model failed, not us
+            raise ArtifactError(
+                f"{self.name}: onnxruntime failed to run {str(self.path)!r} ({first_line(exc)}); "
+                "re-create it with 'lenet-deploy export'"
+            ) from None
         if not math.isfinite(sum_squares):
             ensure_finite(x)  # raises for NaN/inf; huge finite pixels that overflowed pass
         return logits
@@ -264,13 +277,16 @@ def _opt_level(ort, name: str):
 def _check_signature(session, name: str, path) -> None:
     inputs, outputs = session.get_inputs(), session.get_outputs()
     in_ok = len(inputs) == 1 and inputs[0].name == INPUT_NAME and inputs[0].shape[1:] == [1, 32, 32]
-    out_ok = any(o.name == OUTPUT_NAME for o in outputs)
+    logits = [o for o in outputs if o.name == OUTPUT_NAME]
+    out_ok = bool(logits) and logits[0].type == "tensor(float)"
+    out_ok = out_ok and len(logits[0].shape) == 2 and logits[0].shape[1] == NUM_CLASSES
     if not (in_ok and out_ok):
         got = ", ".join(f"{i.name}{i.shape}" for i in inputs)
+        got += " -> " + ", ".join(f"{o.name}{o.shape} {o.type}" for o in outputs)
         raise ArtifactError(
-            f"{name}: {str(path)!r} is not a LeNet export (inputs: {got}; expected "
-            f"{INPUT_NAME}[batch, 1, 32, 32] -> {OUTPUT_NAME}); "
-            "re-create it with 'lenet-deploy export'"
+            f"{name}: {str(path)!r} is not a LeNet export ({got}; expected "
+            f"{INPUT_NAME}[batch, 1, 32, 32] -> {OUTPUT_NAME}[batch, {NUM_CLASSES}] "
+            "tensor(float)); re-create it with 'lenet-deploy export'"
         )
 
 
