@@ -55,18 +55,18 @@ def check_checkpoint_archive(
     info = require_regular_file(path, "checkpoint", error)
     name = f"checkpoint {str(path)!r}"
     fix = "pass a LeNet checkpoint written by 'lenet-deploy train'"
-    check_size(name, info.st_size, limits.max_checkpoint_bytes, "max_checkpoint_bytes", fix)
+    check_size(name, info.st_size, limits.max_checkpoint_bytes, "max_checkpoint_bytes", fix, error)
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
             check_size(
                 f"{name} members", len(members), limits.max_checkpoint_members,
-                "max_checkpoint_members", fix,
+                "max_checkpoint_members", fix, error,
             )  # fmt: skip
             for member in members:
                 check_size(
                     f"{name} member {member.filename!r} (declared bytes)", member.file_size,
-                    limits.max_checkpoint_member_bytes, "max_checkpoint_member_bytes", fix,
+                    limits.max_checkpoint_member_bytes, "max_checkpoint_member_bytes", fix, error,
                 )  # fmt: skip
                 if member.compress_type != zipfile.ZIP_STORED:
                     _inflate_all(archive, member)
@@ -112,6 +112,7 @@ class BoundedGzip:
         check_size(
             f"{self._path!r} inflated bytes", self.inflated, self._limit,
             "max_gzip_inflated_bytes", "the file is corrupt or not the dataset it claims to be",
+            self._error,
         )  # fmt: skip
         return data
 
@@ -163,7 +164,9 @@ def read_npy_header(
         raise error(f"{name}: .npy has dtype {dtype}; expected numbers (uint8 or float)")
     header = NpyHeader(tuple(int(d) for d in shape), dtype, bool(fortran), offset)
     fix = "split the array into smaller files"
-    check_size(f"{name} data bytes", header.nbytes, limits.max_npy_bytes, "max_npy_bytes", fix)
+    check_size(
+        f"{name} data bytes", header.nbytes, limits.max_npy_bytes, "max_npy_bytes", fix, error
+    )
     if info.st_size - offset < header.nbytes:
         raise error(
             f"{name}: header says shape {header.shape} ({header.nbytes} bytes) but the file "
@@ -204,7 +207,7 @@ def open_picture(
                 width, height = img.size
                 check_size(
                     f"{name} pixels ({width}x{height})", width * height,
-                    limits.max_image_pixels, "max_image_pixels", fix,
+                    limits.max_image_pixels, "max_image_pixels", fix, error,
                 )  # fmt: skip
                 img.load()
                 gray = img.convert("L")

@@ -39,14 +39,15 @@ def load_images(path: str | os.PathLike) -> np.ndarray:
 def count_images(path: str | os.PathLike) -> int:
     """How many images ``path`` holds, from its header only; refuses what breaks a limit.
 
-    Pictures are decoded later (their pixel count is checked then); ``.npy`` headers are
-    checked here: dtype, size (``max_npy_bytes``), image size (``max_image_pixels``) and
+    Pictures are decoded (after their pixel count was checked); ``.npy`` headers are
+    checked: dtype, size (``max_npy_bytes``), image size (``max_image_pixels``) and
     count (``max_images``).
     """
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"{str(path)!r}: no such file")
     if path.suffix.lower() != NPY_SUFFIX:
+        open_picture(path, ImageError)  # decoded once here so every file is checked up front
         return 1
     header = read_npy_header(path, ImageError)
     shape = header.shape

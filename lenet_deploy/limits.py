@@ -23,11 +23,11 @@ class LimitError(LenetDeployError):
 @dataclass(frozen=True)
 class Limits:
     #: Images one engine call sees; larger batches are split (``chunks.predict_in_chunks``).
-    engine_chunk: int = 4096
+    engine_chunk: int = 1024
     #: Images one ``predict`` command or API/server request may carry in total.
     max_images: int = 100_000
     #: Largest batch size ``bench`` measures (one engine call, so at most ``engine_chunk``).
-    max_bench_batch: int = 4096
+    max_bench_batch: int = 1024
     #: Pixels (width x height) of one image file, checked before it is decoded.
     max_image_pixels: int = 4096 * 4096
     #: Bytes of one ``.npy`` file's data, checked from its header before reading.

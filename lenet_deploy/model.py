@@ -7,7 +7,6 @@ normalisation as fixed buffers so that exported graphs and every runtime take ra
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .artifacts import file_sha256
 from .bounded import check_checkpoint_archive
 from .errors import CheckpointError, first_line
 from .sanity import check_normalization, check_state_finite
@@ -126,14 +126,6 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[DeployableLeNet, dict[str,
     model = DeployableLeNet(net, *check_normalization(norm, repr(str(path)))).eval()
     metadata.setdefault("checkpoint_sha256", file_sha256(path))
     return model, metadata
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _load_strict(net: LeNet, state_dict: Any, what: str) -> None:
