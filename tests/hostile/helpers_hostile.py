@@ -49,3 +49,16 @@ def error_line(proc: subprocess.CompletedProcess) -> str:
     lines = [line for line in proc.stderr.splitlines() if "error:" in line]
     assert len(lines) == 1, proc.stderr
     return lines[0]
+
+
+def run_inproc(capsys, *args: str) -> subprocess.CompletedProcess:
+    """Run the CLI in this process (fast: the engines are already imported), as run_cli does."""
+    from lenet_deploy.cli import main
+
+    capsys.readouterr()
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # argparse's own usage errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(list(args), code, out, err)

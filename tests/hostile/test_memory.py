@@ -9,8 +9,7 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import run_cli
-from helpers_hostile import cli_code, error_line, run_measured
+from helpers_hostile import cli_code, error_line, run_inproc, run_measured
 
 from lenet_deploy.errors import CheckpointError, DataError, ImageError
 from lenet_deploy.images import load_images
@@ -105,12 +104,12 @@ def _npy_with_header(path, shape, dtype="|u1", data: bytes = b"") -> None:
         fh.write(data)
 
 
-def test_npy_header_claiming_2_31_images_is_one_line(tmp_path):
+def test_npy_header_claiming_2_31_images_is_one_line(capsys, tmp_path):
     path = tmp_path / "huge.npy"
     _npy_with_header(path, (2**31, 28, 28))
     with pytest.raises(ImageError, match="max_npy_bytes"):
         load_images(path)
-    proc = run_cli("predict", str(path), "--model", str(tmp_path))
+    proc = run_inproc(capsys, "predict", str(path), "--model", str(tmp_path))
     assert proc.returncode == 2 and "max_npy_bytes" in error_line(proc)
 
 
@@ -149,15 +148,15 @@ def test_huge_png_is_one_line(tmp_path, side):
         load_images(path)
 
 
-def test_huge_png_via_cli_is_one_line(tmp_path):
+def test_huge_png_via_cli_is_one_line(capsys, tmp_path):
     path = tmp_path / "huge.png"
     _png_header_only(path, 30_000, 30_000)
-    proc = run_cli("predict", str(path), "--model", str(tmp_path))
+    proc = run_inproc(capsys, "predict", str(path), "--model", str(tmp_path))
     assert proc.returncode == 2 and "max_image_pixels" in error_line(proc)
 
 
-def test_bench_batch_size_over_the_cap_is_refused(exported_dir):
-    proc = run_cli("bench", "--model", str(exported_dir), "--batch-sizes", "1000000")
+def test_bench_batch_size_over_the_cap_is_refused(capsys, exported_dir):
+    proc = run_inproc(capsys, "bench", "--model", str(exported_dir), "--batch-sizes", "1000000")
     assert proc.returncode == 2 and "max_bench_batch" in error_line(proc)
 
 
