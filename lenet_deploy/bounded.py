@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import LenetDeployError
+from .errors import LenetDeployError, first_line
 from .limits import LIMITS, Limits, check_size
 
 #: Exceptions a corrupt or truncated compressed stream raises from the standard library.
@@ -158,8 +158,9 @@ def read_npy_header(
             else:
                 raise ValueError(f"unsupported .npy format version {version}")
             offset = fh.tell()
-    except (ValueError, TypeError, SyntaxError, EOFError, OverflowError, RecursionError) as exc:
-        raise error(f"{name}: not a readable .npy array ({exc})") from None
+    except Exception as exc:  # numpy's header parser raises many types on hostile bytes
+        # (ValueError, SyntaxError, tokenize.TokenError, RecursionError...): all mean the same.
+        raise error(f"{name}: not a readable .npy array ({first_line(exc)})") from None
     if dtype.hasobject or dtype.kind not in "fiu" or dtype.subdtype is not None:
         raise error(f"{name}: .npy has dtype {dtype}; expected numbers (uint8 or float)")
     header = NpyHeader(tuple(int(d) for d in shape), dtype, bool(fortran), offset)
@@ -218,6 +219,8 @@ def open_picture(
         ) from None
     except UnidentifiedImageError:
         raise error(f"{name}: not an image Pillow can read (expected PNG, JPEG or .npy)") from None
-    except (OSError, ValueError, SyntaxError, EOFError, zlib.error) as exc:
-        raise error(f"{name}: unreadable image ({exc})") from None
+    except LenetDeployError:
+        raise
+    except Exception as exc:  # Pillow's decoders raise many types on hostile bytes
+        raise error(f"{name}: unreadable image ({first_line(exc)})") from None
     return np.asarray(gray, dtype=np.float32) / 255.0
