@@ -203,11 +203,10 @@ def verify(
     Runtimes named explicitly that cannot run raise RuntimeUnavailableError; with ``None``
     they are reported as skipped with the reason. A missing or unreadable model raises.
     """
+    from .limits import check_tolerances
     from .runtimes import available_runtimes, get_entry, load_runtime
 
     say = progress or (lambda _msg: None)
-    from .limits import check_tolerances
-
     check_tolerances(atol, rtol)
     model = Path(model)
     if not model.exists():
