@@ -3,7 +3,7 @@
     python benchmarks/hostile_memory.py [--model DIR] [--images 100000]
 
 Prints one row per case: the outcome (exit code / refusal) and the process's peak RSS
-(``ru_maxrss``), next to the baseline of the same imports doing nothing. ``--model`` is an
+(``VmHWM``), next to the baseline of the same imports doing nothing. ``--model`` is an
 artifacts directory with lenet.onnx (default: a 1-epoch model trained into a temp folder).
 """
 
@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork+exec from the parent process.
 PEAK = (
-    "import atexit, resource, sys\n"
-    "atexit.register(lambda: print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF)"
-    ".ru_maxrss, file=sys.stderr))\n"
+    "import atexit, sys\n"
+    "atexit.register(lambda: print('PEAK_KB', [l.split()[1] for l in open('/proc/self/status')"
+    " if l.startswith('VmHWM')][0], file=sys.stderr))\n"
 )
 
 

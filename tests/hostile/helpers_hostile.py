@@ -10,10 +10,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork+exec from the (large) pytest
+# process, which would hide the child's own peak.
 _PEAK = """
-import atexit, resource, sys
-atexit.register(lambda: print("PEAK_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                              file=sys.stderr))
+import atexit, sys
+def _peak():
+    with open("/proc/self/status") as fh:
+        kb = [line.split()[1] for line in fh if line.startswith("VmHWM")][0]
+    print("PEAK_KB", kb, file=sys.stderr)
+atexit.register(_peak)
 """
 
 
