@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .artifacts import CHECKPOINT_NAME, ONNX_NAME
+from .artifacts import CHECKPOINT_NAME, METRICS_NAME, ONNX_NAME, read_metrics
 
 
 @dataclass
@@ -68,6 +68,8 @@ def run_pipeline(
         train(cfg, out, progress=train_progress)
     else:
         say(f"[1/4] train: using existing {checkpoint}")
+        if (out / METRICS_NAME).exists():
+            read_metrics(out)  # refuses a pair left by an interrupted or concurrent train
     _, metadata = load_checkpoint(checkpoint)
     say(f"[2/4] export: {checkpoint} -> {onnx_path}")
     export_onnx(checkpoint, onnx_path, exporter=exporter, log=lambda m: say("      " + m))

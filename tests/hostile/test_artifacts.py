@@ -167,3 +167,14 @@ def test_ort_cpu_resolves_external_data_in_the_models_folder(tmp_path, exported_
     (folder / "weights.bin").rename(elsewhere / "weights.bin")  # only in the cwd now
     with pytest.raises(ArtifactError, match="not a loadable ONNX model"):
         load_runtime("ort-cpu", folder / "lenet.onnx")
+
+
+def test_pipeline_refuses_a_mismatched_pair(tmp_path, trained_dir):
+    from lenet_deploy.pipeline import run_pipeline
+
+    for name in ("lenet.pt", "metrics.json"):
+        (tmp_path / name).write_bytes((trained_dir / name).read_bytes())
+    (tmp_path / "metrics.json").write_text('{"checkpoint_sha256": "from another run"}')
+    with pytest.raises(ArtifactError, match="does not belong to"):
+        run_pipeline(tmp_path)
+    assert not (tmp_path / "lenet.onnx").exists()
