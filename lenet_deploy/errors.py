@@ -73,3 +73,13 @@ class ImageError(LenetDeployError):
 
 class OptionsError(LenetDeployError, ValueError):
     """A runtime option is unknown or has the wrong type; the message lists the valid ones."""
+
+
+class LimitError(LenetDeployError):
+    """An input is larger than a documented limit (``limits.LIMITS``), or a setting is out of
+    its range."""
+
+
+class ModelError(LenetDeployError):
+    """A model is numerically broken: non-finite weights or outputs, a diverged training run,
+    or outputs that are not float32 (N, 10) logits."""
