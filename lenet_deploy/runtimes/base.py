@@ -161,12 +161,12 @@ class Runtime(abc.ABC):
             return predict_in_chunks(self._checked_predict, x, chunk)
         out = self._predict(x)
         # check_logits' test inlined for the hot path; anything unusual goes to the exact check
-        # (a float32 sum can overflow for huge finite logits, which then pass there).
+        # (the sum of squares overflows for huge finite logits, which then pass there).
         if (
             type(out) is np.ndarray
             and out.dtype is _F32
             and out.shape == (n, _LOGITS)
-            and math.isfinite(out.sum())
+            and math.isfinite(np.vdot(out, out))
         ):
             return out
         return check_logits(out, n, self.name)
