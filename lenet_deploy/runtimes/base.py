@@ -22,6 +22,8 @@ _SHAPE = (CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
 _F32 = np.dtype(np.float32)
 _LOGITS = NUM_CLASSES
 _ENGINE_CHUNK = LIMITS.engine_chunk
+# Module-level names for the per-call checks: a global lookup instead of two attribute ones.
+_ndarray, _vdot, _isfinite = np.ndarray, np.vdot, math.isfinite
 
 
 def validate_batch(x: Any, check_finite: bool = True) -> np.ndarray:
@@ -146,14 +148,14 @@ class Runtime(abc.ABC):
         # validate_batch's hot path inlined: at batch 1 every Python call made around the
         # engine shows in the adapter's overhead.
         if not (
-            type(x) is np.ndarray
+            type(x) is _ndarray
             and x.dtype is _F32
             and x.shape[1:] == _SHAPE
             and x.shape[0]
             and x.flags["C_CONTIGUOUS"]  # item lookup: cheaper than the attribute
         ):
             x = validate_batch(x, check_finite=False)
-        if not math.isfinite(np.vdot(x, x)):
+        if not _isfinite(_vdot(x, x)):
             ensure_finite(x)
         n = x.shape[0]
         if n > self.chunk_size or n > _ENGINE_CHUNK:  # bounded engine memory for any N
@@ -163,10 +165,10 @@ class Runtime(abc.ABC):
         # check_logits' test inlined for the hot path; anything unusual goes to the exact check
         # (the sum of squares overflows for huge finite logits, which then pass there).
         if (
-            type(out) is np.ndarray
+            type(out) is _ndarray
             and out.dtype is _F32
             and out.shape == (n, _LOGITS)
-            and math.isfinite(np.vdot(out, out))
+            and _isfinite(_vdot(out, out))
         ):
             return out
         return check_logits(out, n, self.name)
