@@ -94,9 +94,82 @@ def unloadable_model(runtime: str, path: Path, reason: str) -> ArtifactError:
     )
 
 
-def not_a_lenet_export(runtime: str, path: Path, inputs: str) -> ArtifactError:
-    """The error for an ONNX model whose signature is not LeNet's ``image`` -> ``logits``."""
+def engine_failed(runtime: str, engine: str, path: Path, exc: BaseException) -> ArtifactError:
+    """The error for an ONNX model an engine loaded but then failed to run."""
+    from .errors import first_line
+
     return ArtifactError(
-        f"{runtime}: {str(path)!r} is not a LeNet export (inputs: {inputs}; expected "
-        "image[batch, 1, 32, 32] -> logits); re-create it with 'lenet-deploy export'"
+        f"{runtime}: {engine} failed to run {str(path)!r} ({first_line(exc)}); "
+        "re-create it with 'lenet-deploy export'"
     )
+
+
+#: One tensor of a model's signature as an engine reports it: its names, its dimensions as
+#: text ("1", "32"; a symbol or "?" when dynamic) and whether its element type is float32.
+Tensor = tuple[frozenset, tuple, bool]
+
+
+def check_lenet_signature(runtime: str, path: Path, inputs: list, outputs: list) -> None:
+    """ArtifactError unless the model takes one ``image`` [batch, 1, 32, 32] and gives float32
+    ``logits`` [batch, 10] (a 5-class or float64 model would otherwise give wrong answers).
+
+    ``inputs`` / ``outputs`` are :data:`Tensor` tuples, so every engine shares this check."""
+    from .spec import INPUT_NAME, NUM_CLASSES, OUTPUT_NAME
+
+    in_ok = (
+        len(inputs) == 1
+        and INPUT_NAME in inputs[0][0]
+        and tuple(inputs[0][1][1:]) == ("1", "32", "32")
+        and len(inputs[0][1]) == 4
+    )
+    logits = [o for o in outputs if OUTPUT_NAME in o[0]]
+    out_ok = bool(logits) and logits[0][2] and len(logits[0][1]) == 2
+    if not (in_ok and out_ok and logits[0][1][1] == str(NUM_CLASSES)):
+
+        def show(tensors):
+            return ", ".join(
+                f"{'/'.join(sorted(t[0]))}[{', '.join(t[1])}]{'' if t[2] else ' not float32'}"
+                for t in tensors
+            )
+
+        raise ArtifactError(
+            f"{runtime}: {str(path)!r} is not a LeNet export ({show(inputs)} -> "
+            f"{show(outputs)}; expected {INPUT_NAME}[batch, 1, 32, 32] -> "
+            f"{OUTPUT_NAME}[batch, {NUM_CLASSES}] float32); re-create it with 'lenet-deploy export'"
+        )
+
+
+def read_metrics(directory: str | os.PathLike) -> dict:
+    """``metrics.json`` of an artifacts directory, checked against its ``lenet.pt``.
+
+    ``train`` records the checkpoint's sha256 in metrics.json; a mismatch means the pair was
+    not written by one run (an interrupted or concurrent ``train``) and raises ArtifactError.
+    """
+    import json
+
+    folder = Path(directory)
+    metrics_path, checkpoint = folder / METRICS_NAME, folder / CHECKPOINT_NAME
+    try:
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+        recorded = metrics.get("checkpoint_sha256") if isinstance(metrics, dict) else None
+        actual = file_sha256(checkpoint) if recorded else None
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"cannot read {str(metrics_path)!r} ({exc})") from None
+    if not isinstance(metrics, dict):
+        raise ArtifactError(f"{str(metrics_path)!r} is not a metrics object")
+    if recorded and recorded != actual:
+        raise ArtifactError(
+            f"{str(metrics_path)!r} does not belong to {str(checkpoint)!r} (checkpoint sha256 "
+            "differs: written by an interrupted or concurrent train); re-run 'lenet-deploy train'"
+        )
+    return metrics
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

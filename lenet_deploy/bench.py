@@ -145,14 +145,14 @@ def benchmark(
     ``progress(done, total)`` is called after every timed round.
     """
     from .artifacts import artifact_for
+    from .limits import check_bench_settings
     from .runtimes import Runtime, get_entry
 
     settings = settings or BenchSettings()
     options = options or {}
     if not runtimes:
         raise LenetDeployError("no runtime to benchmark")
-    if not settings.batch_sizes or min(settings.batch_sizes) < 1:
-        raise LenetDeployError(f"batch sizes must be >= 1; got {settings.batch_sizes}")
+    check_bench_settings(settings)
     threads = settings.threads or default_threads()
     rng = np.random.default_rng(0)
     largest = max(settings.batch_sizes)
@@ -263,13 +263,19 @@ def _time_round(runtime, x, settings: BenchSettings, rounds: int, out: list, pha
 
 
 def resolve_runtimes(names: Sequence[str] | None) -> tuple[list[str], dict[str, str]]:
-    """Names to measure and {name: reason} skipped. None = every available runtime.
+    """Names to measure and {name: reason} skipped. None (or a list holding 'all') = every
+    available runtime; every other name must still be a registered runtime.
 
     A runtime named explicitly that cannot run here raises RuntimeUnavailableError.
     """
     from .runtimes import available_runtimes, get_entry
 
     rows = {a.name: a for a in available_runtimes()}
+    if names is not None and "all" in names:
+        for name in names:
+            if name != "all":
+                get_entry(name)  # 'all' never hides a misspelt name
+        names = None
     if names is None:
         from .artifacts import ArtifactKind
 

@@ -75,17 +75,16 @@ def tolerance_for(
     atol: float | None = None,
     rtol: float | None = None,
 ) -> Tolerance:
-    """The policy for ``precision``, with atol/rtol overridden where given (must be >= 0)."""
+    """The policy for ``precision``, with atol/rtol overridden where given (finite, >= 0)."""
     from .errors import LenetDeployError
+    from .limits import check_tolerances
 
     try:
         tolerance = POLICY[Precision(precision)]
     except ValueError:
         known = ", ".join(p.value for p in Precision)
         raise LenetDeployError(f"unknown precision {precision!r}; known: {known}") from None
-    for name, value in (("atol", atol), ("rtol", rtol)):
-        if value is not None and not value >= 0:
-            raise LenetDeployError(f"{name} must be >= 0, got {value}")
+    check_tolerances(atol, rtol)
     return replace(
         tolerance,
         atol=tolerance.atol if atol is None else float(atol),
@@ -189,6 +188,8 @@ def compare(
     sets = tuple(_measure(n, got_sets[n], want_sets[n], tolerance) for n in want_sets)
     accuracy, reference_accuracy = _accuracies(got_sets, want_sets, label_sets)
     failures = _judge(sets, tolerance, accuracy, reference_accuracy)
+    if not sum(s.images for s in sets):  # nothing compared proves nothing
+        failures = ["nothing compared: the outputs hold no images", *failures]
     return Comparison(tolerance, sets, accuracy, reference_accuracy, tuple(failures))
 
 

@@ -16,7 +16,6 @@ every side to 32x32 -- what LeNet-5 did with MNIST's 28x28 digits. MNIST images 
 
 from __future__ import annotations
 
-import gzip
 import os
 import struct
 from dataclasses import dataclass
@@ -24,7 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .bounded import CORRUPT_STREAM, BoundedGzip, require_regular_file
 from .errors import DataError
+from .limits import LIMITS, check_size
 from .spec import IMAGE_SIZE
 
 DIGITS_SPLIT_SEED = 0
@@ -34,7 +35,6 @@ PAD = (IMAGE_SIZE - INNER_SIZE) // 2
 
 # IDX: magic = 0x00 0x00 <type> <ndim>; type 0x08 = unsigned byte.
 _IDX_UBYTE = 0x08
-_MAX_IDX_ITEMS = 10_000_000  # far above MNIST's 60,000; refuses absurd headers before allocating
 _MNIST_FILES = {
     "train_images": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",
@@ -236,12 +236,17 @@ def read_idx(path: str | os.PathLike, ndim: int | None = None) -> np.ndarray:
             if len(raw_dims) < 4 * dims:
                 raise DataError(f"{name}: truncated IDX header (dimension sizes missing)")
             shape = struct.unpack(f">{dims}I", raw_dims)
-            count = int(np.prod(shape, dtype=np.int64))
-            if shape[0] > _MAX_IDX_ITEMS or count > _MAX_IDX_ITEMS * 28 * 28:
-                raise DataError(
-                    f"{name}: header claims shape {shape}, larger than any digit dataset; "
-                    "the file is corrupt"
-                )
+            count = int(np.prod(shape, dtype=object))
+            fix = "the file is corrupt or not a digit dataset"
+            limits = LIMITS
+            check_size(
+                f"{name} items", shape[0], limits.max_dataset_images, "max_dataset_images",
+                fix, DataError,
+            )  # fmt: skip
+            check_size(
+                f"{name} bytes", count, limits.max_gzip_inflated_bytes, "max_gzip_inflated_bytes",
+                fix, DataError,
+            )  # fmt: skip
             if not path.name.endswith(".gz"):
                 available = path.stat().st_size - 4 - 4 * dims
                 if available != count:
@@ -260,13 +265,16 @@ def read_idx(path: str | os.PathLike, ndim: int | None = None) -> np.ndarray:
                 raise DataError(
                     f"{name}: header says {shape[0]} items but the file has trailing bytes"
                 )
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, *CORRUPT_STREAM) as exc:
         raise DataError(f"{name}: cannot read IDX file ({exc})") from None
     return np.frombuffer(data, dtype=np.uint8).reshape(shape)
 
 
 def _open_idx(path: Path):
-    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
+    if path.name.endswith(".gz"):  # a lying header must not make us inflate without end
+        return BoundedGzip(path, LIMITS.max_gzip_inflated_bytes, DataError)
+    require_regular_file(path, "IDX file", DataError)
+    return open(path, "rb")
 
 
 def _read_exactly(fh, count: int, chunk: int = 1 << 22) -> bytes:

@@ -81,3 +81,13 @@ class MissingDependencyError(LenetDeployError, ImportError):
 
 class PackageError(LenetDeployError):
     """A deployment package (Triton repository, KServe manifests) cannot be built or is invalid."""
+
+
+class LimitError(LenetDeployError):
+    """An input is larger than a documented limit (``limits.LIMITS``), or a setting is out of
+    its range."""
+
+
+class ModelError(LenetDeployError):
+    """A model is numerically broken: non-finite weights or outputs, a diverged training run,
+    or outputs that are not float32 (N, 10) logits."""

@@ -112,11 +112,13 @@ def runtimes_table(rows) -> str:
 
 def prediction_lines(predictions) -> str:
     """``file: label (probability)``; ``file[i]`` for files that hold several images."""
-    lines = []
-    for p in predictions:
-        name = f"{p.file}[{p.index}]" if p.images_in_file > 1 else p.file
-        lines.append(f"{name}: {p.label} ({p.probability:.1%})")
-    return "\n".join(lines)
+    return "\n".join(prediction_line(p) for p in predictions)
+
+
+def prediction_line(p) -> str:
+    """One prediction as ``prediction_lines`` prints it."""
+    name = f"{p.file}[{p.index}]" if p.images_in_file > 1 else p.file
+    return f"{name}: {p.label} ({p.probability:.1%})"
 
 
 BENCH_HEADERS = [

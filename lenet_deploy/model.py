@@ -7,14 +7,16 @@ normalisation as fixed buffers so that exported graphs and every runtime take ra
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ._optional import require
+from .artifacts import file_sha256
+from .bounded import check_checkpoint_archive
 from .errors import CheckpointError, first_line
+from .sanity import check_normalization, check_state_finite
 
 torch = require("torch", "train", "the PyTorch model (train, export, torch-* runtimes)")
 import torch.nn.functional as F  # noqa: E402 - after the check that names the extra
@@ -95,6 +97,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[DeployableLeNet, dict[str,
         )
     if path.is_dir():
         raise CheckpointError(f"checkpoint {str(path)!r} is a directory; pass the .pt file")
+    check_checkpoint_archive(path, CheckpointError)  # FIFOs, zip bombs: refused before torch
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for garbage; all mean the same here
@@ -104,7 +107,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[DeployableLeNet, dict[str,
         ) from None
     if isinstance(blob, Mapping) and blob.get("format") == CHECKPOINT_FORMAT:
         state_dict = blob.get("state_dict")
-        norm = blob.get("normalization") or {}
+        norm = blob.get("normalization", {})
         metadata = dict(blob.get("metadata") or {})
     elif (
         isinstance(blob, Mapping)
@@ -120,17 +123,10 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[DeployableLeNet, dict[str,
         )
     net = LeNet()
     _load_strict(net, state_dict, repr(str(path)))
-    model = DeployableLeNet(net, norm.get("mean", 0.0), norm.get("std", 1.0)).eval()
+    check_state_finite(state_dict, repr(str(path)))
+    model = DeployableLeNet(net, *check_normalization(norm, repr(str(path)))).eval()
     metadata.setdefault("checkpoint_sha256", file_sha256(path))
     return model, metadata
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _load_strict(net: LeNet, state_dict: Any, what: str) -> None:

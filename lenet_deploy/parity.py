@@ -107,8 +107,9 @@ class RuntimeParity:
 
 @dataclass(frozen=True)
 class ParityReport:
-    """Truthy when every compared runtime passed (skipped runtimes do not fail it).
-    ``tolerance`` is the fp32 policy used (with any atol/rtol override)."""
+    """Truthy when at least one runtime was compared and every compared runtime passed
+    (skipped runtimes do not fail it). ``tolerance`` is the fp32 policy used (with any
+    atol/rtol override)."""
 
     reference: str
     reference_accuracy: float | None
@@ -129,7 +130,8 @@ class ParityReport:
         return [r for r in self.results if r.status is Status.FAILED]
 
     def __bool__(self) -> bool:
-        return not self.failed
+        # Nothing compared proves nothing: not passed.
+        return bool(self.compared) and not self.failed
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -186,7 +188,7 @@ def verify(
 
     say = log or (lambda _msg: None)
     options = options or {}
-    fp32 = tolerance_for("fp32", atol=atol, rtol=rtol)
+    fp32 = tolerance_for("fp32", atol=atol, rtol=rtol)  # refuses NaN/inf/negative tolerances
     url = str(model) if is_url(model) else None
     local = Path(reference_model or DEFAULT_DIR) if url else Path(model)
     if not local.exists():
@@ -198,6 +200,11 @@ def verify(
     ref_entry = get_entry(reference)  # unknown reference: error listing the known names
     names = list(dict.fromkeys(runtimes)) if explicit else [a.name for a in available_runtimes()]
     entries = [get_entry(n) for n in names if n != reference]
+    if explicit and not entries:
+        raise LenetDeployError(
+            f"nothing to compare: the runtimes named are only the reference {reference!r}; "
+            "name another runtime, e.g. --runtimes ort-cpu"
+        )
     if inputs is None:
         from .data import load_dataset
 

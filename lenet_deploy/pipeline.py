@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .artifacts import CHECKPOINT_NAME, ONNX_NAME
+from .artifacts import CHECKPOINT_NAME, METRICS_NAME, ONNX_NAME, read_metrics
 
 Log = Callable[[str], None]
 Progress = Callable[[int, int], None]
@@ -52,6 +52,8 @@ def ensure_checkpoint(
     say = log or (lambda _msg: None)
     checkpoint = Path(out) / CHECKPOINT_NAME
     if checkpoint.exists():
+        if (checkpoint.parent / METRICS_NAME).exists():
+            read_metrics(out)  # refuses a pair left by an interrupted or concurrent train
         return checkpoint, False
     from .train import TrainConfig, train
 

@@ -1,16 +1,18 @@
 """Classify image files with a runtime: the records ``lenet-deploy predict`` prints and a
-server can return. Every file is read (and checked) before anything is predicted."""
+server can return. Every file is checked (headers, sizes, the ``max_images`` total) before
+anything is predicted; images are then read and classified in bounded chunks."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .images import load_images
+from .images import count_images, iter_images
+from .limits import LIMITS, check_size
 
 DEFAULT_RUNTIME = "ort-cpu"
 
@@ -37,38 +39,71 @@ class Prediction:
         }
 
 
+def check_files(paths: Sequence[str | os.PathLike]) -> list[tuple[str, int]]:
+    """(file, images in it) for every path, each checked from its header; raises ImageError
+    naming the first bad file, or LimitError when the total exceeds ``max_images``."""
+    counts = [(str(path), count_images(path)) for path in paths]
+    total = sum(n for _, n in counts)
+    check_size("images", total, LIMITS.max_images, "max_images", "predict fewer files at once")
+    return counts
+
+
+def iter_predictions(runtime: Any, counts: Sequence[tuple[str, int]]) -> Iterator[Prediction]:
+    """Predictions for the files of ``check_files``, read chunk by chunk (bounded memory)."""
+    for path, n in counts:
+        start = 0
+        for batch in iter_images(path):
+            yield from predict_batch(runtime, batch, path, start=start, images_in_file=n)
+            start += len(batch)
+
+
 def predict_files(runtime: Any, paths: Sequence[str | os.PathLike]) -> list[Prediction]:
-    """One ``Prediction`` per image in ``paths`` (PNG/JPEG/.npy, read by ``images.load_images``).
+    """One ``Prediction`` per image in ``paths`` (PNG/JPEG/.npy, read by ``images.iter_images``).
 
     Raises ImageError naming the first unreadable file, before any prediction is made.
     """
-    batches = [(str(path), load_images(path)) for path in paths]
-    return [p for path, batch in batches for p in predict_batch(runtime, batch, path)]
+    return list(iter_predictions(runtime, check_files(paths)))
+
+
+def stream_predictions(
+    runtime: str, model: str | os.PathLike, paths: Sequence[str | os.PathLike]
+) -> Iterator[Prediction]:
+    """Check every file in ``paths``, then load ``model`` on the runtime named ``runtime`` and
+    yield predictions as they come (a bad file fails before the model is loaded)."""
+    from .artifacts import artifact_for
+    from .runtimes import get_entry
+
+    entry = get_entry(runtime)
+    counts = check_files(paths)
+    with entry.create(artifact_for(entry.artifact, model)) as loaded:
+        yield from iter_predictions(loaded, counts)
 
 
 def load_and_predict(
     runtime: str, model: str | os.PathLike, paths: Sequence[str | os.PathLike]
 ) -> list[Prediction]:
-    """Read every file in ``paths``, then load ``model`` on the runtime named ``runtime`` and
-    classify them (a file that cannot be read fails before the model is loaded)."""
-    from .artifacts import artifact_for
-    from .runtimes import get_entry
-
-    entry = get_entry(runtime)
-    batches = [(str(path), load_images(path)) for path in paths]
-    with entry.create(artifact_for(entry.artifact, model)) as loaded:
-        return [p for path, batch in batches for p in predict_batch(loaded, batch, path)]
+    """``stream_predictions`` as a list."""
+    return list(stream_predictions(runtime, model, paths))
 
 
-def predict_batch(runtime: Any, batch: np.ndarray, source: str = "array") -> list[Prediction]:
-    """Predictions for model input ``batch`` (N, 1, 32, 32), named after ``source``."""
+def predict_batch(
+    runtime: Any,
+    batch: np.ndarray,
+    source: str = "array",
+    *,
+    start: int = 0,
+    images_in_file: int | None = None,
+) -> list[Prediction]:
+    """Predictions for model input ``batch`` (N, 1, 32, 32), named after ``source``; indices
+    count from ``start`` in a file of ``images_in_file`` images (default: the batch)."""
     probs = runtime.predict_proba(batch)
     labels = probs.argmax(axis=1)
+    total = len(probs) if images_in_file is None else images_in_file
     return [
         Prediction(
             source,
-            i,
-            len(probs),
+            start + i,
+            total,
             int(labels[i]),
             float(row[labels[i]]),
             tuple(float(p) for p in row),

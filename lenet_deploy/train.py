@@ -6,6 +6,8 @@ and augmentation, and the intra-op thread count is fixed for the run.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import math
 import time
@@ -16,11 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_path, atomic_write_text, ensure_writable_dir
+from ._io import atomic_paths, ensure_writable_dir
 from ._optional import require
 from .artifacts import CHECKPOINT_NAME, METRICS_NAME
 from .artifacts import DEFAULT_DIR as DEFAULT_OUT
 from .data import Dataset, load_dataset
+from .errors import DataError
+from .limits import check_train_config
+from .sanity import check_loss, check_state_finite
 
 torch = require("torch", "train", "training")
 import torch.nn.functional as F  # noqa: E402 - after the check that names the extra
@@ -95,9 +100,16 @@ def fit(
     """Train LeNet on ``cfg.data`` (or the given dataset); returns the model and its accuracy.
 
     ``progress(steps_done, steps_total)`` is called after every optimiser step; ``on_epoch``
-    gets ``{"epoch", "loss", "test_accuracy"}`` after every epoch.
+    gets ``{"epoch", "loss", "test_accuracy"}`` after every epoch. A non-finite loss (a
+    diverged run) raises ModelError.
     """
+    check_train_config(cfg)
     ds = dataset if dataset is not None else load_dataset(cfg.data)
+    if not len(ds.x_train) or not len(ds.x_test):
+        raise DataError(
+            f"dataset {ds.name!r} has {len(ds.x_train)} training and {len(ds.x_test)} test "
+            "images; both splits need at least one"
+        )
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     mean, std = float(ds.x_train.mean()), float(ds.x_train.std())
@@ -126,7 +138,9 @@ def fit(
             loss.backward()
             optimizer.step()
             scheduler.step()
-            total_loss += loss.detach().item() * len(idx)
+            step_loss = loss.detach().item()
+            check_loss(step_loss, epoch, i // cfg.batch_size + 1, cfg.lr)
+            total_loss += step_loss * len(idx)
             seen += len(idx)
             step += 1
             if progress:
@@ -156,6 +170,7 @@ def train(
     written to temporary names and renamed only after everything succeeded, so a failed or
     interrupted run leaves the previous good files byte-identical.
     """
+    check_train_config(cfg)
     out = ensure_writable_dir(out_dir)
     ds = load_dataset(cfg.data)
     result = fit(cfg, ds, progress=progress, on_epoch=on_epoch)
@@ -187,10 +202,18 @@ def train(
         "created": created,
     }
     ckpt_path, metrics_path = out / CHECKPOINT_NAME, out / METRICS_NAME
-    # Both files are fully written before either is renamed into place.
-    with atomic_path(ckpt_path) as tmp_ckpt:
-        torch.save(make_checkpoint(result.model, metadata), tmp_ckpt)
-        atomic_write_text(metrics_path, json.dumps(metrics, indent=2) + "\n")
+    check_state_finite(result.model.state_dict(), "the trained model")
+    # Serialised in memory first: a full disk then fails as an OSError in a plain write, and
+    # metrics.json can name the exact checkpoint it belongs to.
+    buffer = io.BytesIO()
+    torch.save(make_checkpoint(result.model, metadata), buffer)
+    blob = buffer.getvalue()
+    metrics["checkpoint_sha256"] = hashlib.sha256(blob).hexdigest()
+    text = json.dumps(metrics, indent=2, allow_nan=False) + "\n"
+    # Both files are fully written before either is renamed into place (checkpoint first).
+    with atomic_paths([ckpt_path, metrics_path]) as (tmp_ckpt, tmp_metrics):
+        tmp_ckpt.write_bytes(blob)
+        tmp_metrics.write_text(text, encoding="utf-8")
     result.checkpoint_path, result.metrics_path = ckpt_path, metrics_path
     return result
 

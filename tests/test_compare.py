@@ -102,5 +102,7 @@ def test_policy_is_one_table():
     assert POLICY[Precision.BF16].max_accuracy_drop == 0.002
     with pytest.raises(LenetDeployError, match="unknown precision 'fp8'"):
         tolerance_for("fp8")
-    with pytest.raises(LenetDeployError, match="atol must be >= 0"):
+    with pytest.raises(LenetDeployError, match=r"atol must be a finite number in \[0, "):
         tolerance_for("fp32", atol=-1)
+    with pytest.raises(LenetDeployError, match="rtol must be a finite number"):
+        tolerance_for("fp32", rtol=float("inf"))  # inf would pass everything

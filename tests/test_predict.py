@@ -53,3 +53,50 @@ def test_load_and_predict_matches_the_labels(exported_dir, tmp_path, digits):
     np.save(tmp_path / "ten.npy", digits.x_test[:10])
     preds = load_and_predict("ort-cpu", exported_dir, [tmp_path / "ten.npy"])
     assert sum(p.label == y for p, y in zip(preds, digits.y_test[:10], strict=True)) >= 8
+
+
+class Brightest(Runtime):
+    """Class = 9 if the image's first pixel is lit, else 0; records the batch sizes it sees."""
+
+    def __init__(self):
+        self.sizes = []
+
+    def _predict(self, x):
+        self.sizes.append(len(x))
+        out = np.zeros((len(x), 10), np.float32)
+        out[:, 9] = x[:, 0, 0, 0] * 10
+        return out
+
+
+def test_files_stream_in_chunks_with_indices_running_across_them(tmp_path, monkeypatch):
+    import lenet_deploy.images as images
+    from lenet_deploy.predict import check_files, iter_predictions
+
+    x = np.zeros((10, 32, 32), np.float32)
+    x[7, 0, 0] = 1.0  # one lit image, in the second chunk
+    np.save(tmp_path / "ten.npy", x)
+    counts = check_files([tmp_path / "ten.npy"])
+    assert counts == [(str(tmp_path / "ten.npy"), 10)]
+    rt = Brightest()
+    monkeypatch.setattr(
+        "lenet_deploy.predict.iter_images", lambda path: images.iter_images(path, chunk=4)
+    )
+    preds = iter_predictions(rt, counts)
+    first = next(preds)
+    assert rt.sizes == [4]  # lazily: only the first chunk was read and predicted
+    rest = list(preds)
+    assert rt.sizes == [4, 4, 2]
+    assert [p.index for p in [first, *rest]] == list(range(10))
+    assert {p.images_in_file for p in rest} == {10}
+    assert [p.index for p in rest if p.label == 9] == [7]
+
+
+def test_the_total_over_all_files_is_checked_before_reading(tmp_path, monkeypatch):
+    from lenet_deploy import predict
+    from lenet_deploy.errors import LimitError
+
+    np.save(tmp_path / "a.npy", np.zeros((3, 32, 32), np.uint8))
+    limits = predict.LIMITS
+    monkeypatch.setattr(predict, "LIMITS", type(limits)(max_images=5))
+    with pytest.raises(LimitError, match="max_images"):
+        predict.check_files([tmp_path / "a.npy", tmp_path / "a.npy"])

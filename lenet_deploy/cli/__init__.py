@@ -6,19 +6,17 @@ parser and sets ``func=run``) and ``run(args) -> int``; adding a command is that
 its name in ``COMMANDS``. Command modules import the heavy parts of the library inside ``run``,
 so ``lenet-deploy --help`` imports neither torch nor onnxruntime.
 
-``LenetDeployError`` becomes one line on stderr and exit code 2 (``verify`` and ``pipeline``
-use 1 for a parity failure); anything else is a bug and keeps its traceback.
+``cli_guard.run_command`` checks the output options first, then maps every expected failure to
+one line on stderr and a documented exit code (2 an error, 1 a parity failure, 130 Ctrl-C,
+141 a closed pipe); anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import sys
 
 from .. import __version__
-from ..errors import LenetDeployError
-from ._common import EXIT_ERROR
 
 #: Command modules, in the order ``--help`` lists them.
 COMMANDS = (
@@ -41,15 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ..cli_guard import run_command
+
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except LenetDeployError as exc:
-        print(f"lenet-deploy {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print(
-            f"lenet-deploy {args.command}: interrupted; existing artifacts were left as they were",
-            file=sys.stderr,
-        )
-        return 130
+    return run_command(args.func, args)

@@ -10,8 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-EXIT_ERROR = 2
-EXIT_FAILED = 1
+from ..cli_guard import EXIT_ERROR, EXIT_FAILED  # noqa: F401 - the documented exit codes
 
 
 def positive_int(text: str) -> int:

@@ -28,13 +28,14 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..formatting import prediction_lines
-    from ..predict import load_and_predict
+    from ..formatting import prediction_line
+    from ..predict import stream_predictions
 
-    predictions = load_and_predict(args.runtime, args.model, args.images)
+    predictions = stream_predictions(args.runtime, args.model, args.images)
     if args.json:
         records = [p.to_dict() for p in predictions]
         print(json.dumps({"runtime": args.runtime, "predictions": records}, indent=2))
-    else:
-        print(prediction_lines(predictions))
+        return 0
+    for prediction in predictions:  # printed as they come: memory does not grow with N
+        print(prediction_line(prediction))
     return 0

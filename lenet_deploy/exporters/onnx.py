@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .._io import atomic_write_bytes, ensure_writable_dir
+from .._io import atomic_write_bytes, check_outputs, ensure_writable_dir
 from .._optional import require
 from ..errors import ExportError, first_line
 from ..spec import CLASS_LABELS, INPUT_NAME, NUM_CLASSES, OUTPUT_NAME
@@ -94,6 +94,8 @@ def export_onnx(
     require("torch", "train", "ONNX export")
     if exporter == "dynamo":
         require("onnxscript", "train", "the dynamo exporter")
+    source = model_or_checkpoint if isinstance(model_or_checkpoint, (str, os.PathLike)) else None
+    check_outputs([(target, "onnx")], [source] if source else [])
 
     model, source_meta = _resolve_model(model_or_checkpoint)
     t0 = time.perf_counter()
@@ -129,11 +131,15 @@ def _resolve_model(obj: Any):
     import torch
 
     from ..model import DeployableLeNet, LeNet, load_checkpoint
+    from ..sanity import check_state_finite
 
-    if isinstance(obj, DeployableLeNet):
-        return obj.eval(), {"source": "in-memory model"}
     if isinstance(obj, LeNet):
-        return DeployableLeNet(obj).eval(), {"source": "in-memory model"}
+        obj = DeployableLeNet(obj)
+    if isinstance(obj, DeployableLeNet):
+        check_state_finite(obj.state_dict(), "the model")  # also mean/std buffers
+        if not float(obj.std) > 0:
+            raise ExportError(f"the model's normalisation std is {float(obj.std)}; must be > 0")
+        return obj.eval(), {"source": "in-memory model"}
     if isinstance(obj, torch.nn.Module):
         raise ExportError(f"expected a LeNet, got {type(obj).__name__}")
     model, meta = load_checkpoint(obj)

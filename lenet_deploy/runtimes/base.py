@@ -12,11 +12,18 @@ from typing import Any
 
 import numpy as np
 
+from ..chunks import predict_in_chunks
 from ..errors import InputError, LenetDeployError
+from ..limits import LIMITS
+from ..sanity import check_logits
 from ..spec import CHANNELS, IMAGE_SIZE, INPUT_SPEC, NUM_CLASSES, InputSpec
 
 _SHAPE = (CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
 _F32 = np.dtype(np.float32)
+_LOGITS = NUM_CLASSES
+_ENGINE_CHUNK = LIMITS.engine_chunk
+# Module-level names for the per-call checks: a global lookup instead of two attribute ones.
+_ndarray, _vdot, _isfinite = np.ndarray, np.vdot, math.isfinite
 
 
 def validate_batch(x: Any, check_finite: bool = True) -> np.ndarray:
@@ -111,7 +118,8 @@ class Runtime(abc.ABC):
     Class attributes an adapter may set:
 
     * ``chunk_size``: batches larger than this run in pieces of this many images (the output is
-      the same; large batches stay in cache instead of falling off a throughput cliff).
+      the same; large batches stay in cache instead of falling off a throughput cliff). It is
+      capped at ``LIMITS.engine_chunk``, so an engine call's memory is bounded whatever N is.
     * ``timed_phases``: True for device runtimes whose ``upload`` / ``compute`` / ``download``
       are separate (host-to-device, compute, device-to-host); benchmarks then time each phase.
     * ``precision``: what the engine computes in ("fp32", or "bf16" when asked for); ``verify``
@@ -122,38 +130,51 @@ class Runtime(abc.ABC):
     device: str = "cpu"
     precision: str = "fp32"
     input_spec: InputSpec = INPUT_SPEC
-    chunk_size: int | None = None
+    chunk_size: int = LIMITS.engine_chunk
     timed_phases: bool = False
     #: Kernel time of the last ``compute`` from device events, where the engine offers them.
     last_compute_ms: float | None = None
     _closed: bool = False
 
     def predict(self, x: Any) -> np.ndarray:
-        """Logits, float32 (N, 10), for a batch ``x`` of (N, 1, 32, 32) pixels in [0, 1]."""
+        """Logits, float32 (N, 10), for a batch ``x`` of (N, 1, 32, 32) pixels in [0, 1].
+
+        Batches run in pieces of at most ``chunk_size`` images. What ``_predict`` returns is
+        checked (float32 (n, 10), finite): a broken plug-in, engine or model raises
+        ``errors.ModelError`` instead of passing a wrong answer on.
+        """
         if self._closed:
             raise LenetDeployError(f"{self.name}: predict() called after close()")
         # validate_batch's hot path inlined: at batch 1 every Python call made around the
         # engine shows in the adapter's overhead.
         if not (
-            type(x) is np.ndarray
+            type(x) is _ndarray
             and x.dtype is _F32
             and x.shape[1:] == _SHAPE
             and x.shape[0]
             and x.flags["C_CONTIGUOUS"]  # item lookup: cheaper than the attribute
         ):
             x = validate_batch(x, check_finite=False)
-        if not math.isfinite(np.vdot(x, x)):
+        if not _isfinite(_vdot(x, x)):
             ensure_finite(x)
-        chunk = self.chunk_size
-        if chunk is None or len(x) <= chunk:
-            return self._predict(x)
-        return self._predict_in_chunks(x, chunk)
+        n = x.shape[0]
+        if n > self.chunk_size or n > _ENGINE_CHUNK:  # bounded engine memory for any N
+            chunk = min(self.chunk_size, _ENGINE_CHUNK)
+            return predict_in_chunks(self._checked_predict, x, chunk)
+        out = self._predict(x)
+        # check_logits' test inlined for the hot path; anything unusual goes to the exact check
+        # (the sum of squares overflows for huge finite logits, which then pass there).
+        if (
+            type(out) is _ndarray
+            and out.dtype is _F32
+            and out.shape == (n, _LOGITS)
+            and _isfinite(_vdot(out, out))
+        ):
+            return out
+        return check_logits(out, n, self.name)
 
-    def _predict_in_chunks(self, x: np.ndarray, chunk: int) -> np.ndarray:
-        out = np.empty((len(x), NUM_CLASSES), np.float32)
-        for start in range(0, len(x), chunk):
-            out[start : start + chunk] = self._predict(x[start : start + chunk])
-        return out
+    def _checked_predict(self, x: np.ndarray) -> np.ndarray:
+        return check_logits(self._predict(x), x.shape[0], self.name)
 
     def predict_proba(self, x: Any) -> np.ndarray:
         """Softmax probabilities, float32 (N, 10)."""

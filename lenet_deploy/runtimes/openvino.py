@@ -16,7 +16,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..artifacts import ArtifactKind, not_a_lenet_export, resolve, unloadable_model
+from ..artifacts import (
+    ArtifactKind,
+    check_lenet_signature,
+    engine_failed,
+    resolve,
+    unloadable_model,
+)
 from ..errors import RuntimeUnavailableError, first_line
 from .base import Runtime
 from .options import ThreadOptions
@@ -95,7 +101,10 @@ class OpenVinoRuntime(Runtime):
     def _predict(self, x: np.ndarray) -> np.ndarray:
         # share_inputs: the validated batch is read in place; the output tensor is reused by
         # the next request, so it is copied out.
-        self._request.infer({0: x}, share_inputs=True)
+        try:
+            self._request.infer({0: x}, share_inputs=True)
+        except Exception as exc:  # OpenVINO's own error types: the model failed, not the input
+            raise engine_failed(self.name, "OpenVINO", self.path, exc) from None
         return self._output(0).data.copy()
 
     def info(self) -> dict[str, Any]:
@@ -114,18 +123,20 @@ class OpenVinoRuntime(Runtime):
 
 
 def _check_signature(model, name: str, path) -> None:
-    """ArtifactError unless the model takes ``image`` [?, 1, 32, 32] and gives ``logits``."""
-    from ..spec import INPUT_NAME, OUTPUT_NAME
+    """ArtifactError unless the model takes ``image`` [?, 1, 32, 32] and gives float32
+    ``logits`` [?, 10] (the check ort-* runtimes make, on OpenVINO's description)."""
+    import openvino as ov
 
-    inputs = model.inputs
-    shape = inputs[0].get_partial_shape() if len(inputs) == 1 else None
-    in_ok = (
-        shape is not None
-        and INPUT_NAME in inputs[0].get_names()
-        and shape.rank.get_length() == 4
-        and [str(d) for d in list(shape)[1:]] == ["1", "32", "32"]
-    )
-    out_ok = any(OUTPUT_NAME in o.get_names() for o in model.outputs)
-    if not (in_ok and out_ok):
-        got = ", ".join(f"{sorted(i.get_names())}{i.get_partial_shape()}" for i in inputs)
-        raise not_a_lenet_export(name, path, got)
+    def tensors(ports):
+        return [
+            (
+                frozenset(p.get_names()),
+                tuple(str(d) for d in p.get_partial_shape())
+                if p.get_partial_shape().rank.is_static
+                else (),
+                p.get_element_type() == ov.Type.f32,
+            )
+            for p in ports
+        ]
+
+    check_lenet_signature(name, path, tensors(model.inputs), tensors(model.outputs))

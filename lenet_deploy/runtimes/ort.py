@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..artifacts import ArtifactKind, resolve
+from ..artifacts import ArtifactKind, engine_failed, resolve
 from ..spec import INPUT_NAME, NUM_CLASSES, OUTPUT_NAME
 from .base import Runtime, validate_batch
 from .ort_loader import OrtCudaOptions, OrtOptions, cuda_probe, load_session
@@ -67,7 +67,10 @@ class OrtRuntime(Runtime):
     def _predict(self, x: np.ndarray) -> np.ndarray:
         if self._cuda:
             return self.download(self.compute(self._stage(x)))
-        return self._session.run(self._outputs, {INPUT_NAME: x})[0]
+        try:
+            return self._session.run(self._outputs, {INPUT_NAME: x})[0]
+        except Exception as exc:  # onnxruntime's own error types: the model failed, not us
+            raise engine_failed(self.name, "onnxruntime", self.path, exc) from None
 
     def upload(self, x: Any) -> Any:
         x = validate_batch(x)
@@ -77,7 +80,10 @@ class OrtRuntime(Runtime):
         if not self._cuda:
             return super().compute(staged)
         staged.synchronize_inputs()
-        self._session.run_with_iobinding(staged)
+        try:
+            self._session.run_with_iobinding(staged)
+        except Exception as exc:  # as in _predict: the model failed on the device
+            raise engine_failed(self.name, "onnxruntime", self.path, exc) from None
         staged.synchronize_outputs()
         return staged
 

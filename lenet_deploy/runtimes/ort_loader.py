@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ..artifacts import not_a_lenet_export, unloadable_model
+from .._io import check_outputs
+from ..artifacts import check_lenet_signature, unloadable_model
 from ..errors import RuntimeUnavailableError, first_line
-from ..spec import INPUT_NAME, OUTPUT_NAME
 from .options import ThreadOptions
 
 CUDA_FIX = (
@@ -74,7 +74,13 @@ def load_session(name: str, path: Path, options: OrtOptions, *, cuda: bool):
     spin = "1" if options.spinning else "0"
     session_options.add_session_config_entry("session.intra_op.allow_spinning", spin)
     if options.optimized_model_path:
+        # never over the export itself (or another known artifact): it would become CPU-only
+        check_outputs([(options.optimized_model_path, "optimized onnx")], [path])
         session_options.optimized_model_filepath = str(options.optimized_model_path)
+    # External data resolves against the model's own folder, never the current directory.
+    session_options.add_session_config_entry(
+        "session.model_external_initializers_file_folder_path", str(Path(path).parent.resolve())
+    )
     if not cuda:
         session = _create(ort, name, path, session_options, ["CPUExecutionProvider"])
     else:
@@ -107,12 +113,16 @@ def _create(ort, name: str, path: Path, session_options, providers):
 
 
 def check_signature(session, name: str, path) -> None:
-    """ArtifactError unless the session takes ``image`` [N, 1, 32, 32] and gives ``logits``."""
-    inputs, outputs = session.get_inputs(), session.get_outputs()
-    in_ok = len(inputs) == 1 and inputs[0].name == INPUT_NAME and inputs[0].shape[1:] == [1, 32, 32]
-    out_ok = any(o.name == OUTPUT_NAME for o in outputs)
-    if not (in_ok and out_ok):
-        raise not_a_lenet_export(name, path, ", ".join(f"{i.name}{i.shape}" for i in inputs))
+    """ArtifactError unless the session takes ``image`` [N, 1, 32, 32] and gives float32
+    ``logits`` [N, 10]."""
+
+    def tensors(args):
+        return [
+            (frozenset([a.name]), tuple(str(d) for d in a.shape), a.type == "tensor(float)")
+            for a in args
+        ]
+
+    check_lenet_signature(name, path, tensors(session.get_inputs()), tensors(session.get_outputs()))
 
 
 def _preload_cuda_libraries(ort) -> None:

@@ -141,3 +141,31 @@ def test_default_phases_validate_then_predict():
     assert rt.download(rt.compute(staged)).shape == (2, 10)
     with pytest.raises(InputError, match="NaN/inf"):
         rt.upload(np.full((1, 1, 32, 32), np.nan))
+
+
+def test_an_adapter_chunk_size_is_capped_at_the_engine_chunk():
+    from lenet_deploy.limits import LIMITS
+
+    class Greedy(Rows):
+        chunk_size = 10**9  # asks for one engine call whatever N is
+
+    rt = Greedy()
+    x = np.zeros((LIMITS.engine_chunk + 3, 1, 32, 32), np.float32)
+    x[:, 0, 0, 0] = np.linspace(0, 1, len(x))
+    out = rt.predict(x)
+    assert rt.sizes == [LIMITS.engine_chunk, 3]
+    np.testing.assert_array_equal(out[:, 0], x[:, 0, 0, 0])
+
+
+def test_every_chunk_is_checked_against_the_output_contract():
+    from lenet_deploy.errors import ModelError
+
+    class LateNaN(Rows):
+        def _predict(self, x):
+            out = super()._predict(x)
+            if len(self.sizes) == 2:  # only the second piece is broken
+                out[0, 1] = np.nan
+            return out
+
+    with pytest.raises(ModelError, match="non-finite"):
+        LateNaN().predict(np.zeros((10, 1, 32, 32), np.float32))

@@ -1,0 +1,142 @@
+"""The documented limits: what every reader and command refuses before it allocates.
+
+One frozen dataclass, ``LIMITS``; every refusal raises :class:`LimitError` whose message names
+the limit, the value found and the fix. Values are sized for LeNet: its checkpoint is ~250 KB,
+MNIST is 70,000 images, and one image is 4 KiB of float32 model input. Raising a limit is a
+code change (``dataclasses.replace(LIMITS, ...)`` for callers that pass ``limits=``), on
+purpose: a file must never choose how much memory reading it costs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+from .errors import LenetDeployError, LimitError
+
+
+@dataclass(frozen=True)
+class Limits:
+    #: Images one engine call sees; larger batches are split (``chunks.predict_in_chunks``).
+    engine_chunk: int = 1024
+    #: Images one ``predict`` command or API/server request may carry in total.
+    max_images: int = 100_000
+    #: Largest batch size ``bench`` measures: it allocates one input batch (256 MiB at this
+    #: size) while the engine still sees at most ``engine_chunk`` images per call on the CPU.
+    max_bench_batch: int = 65_536
+    #: Pixels (width x height) of one image file, checked before it is decoded.
+    max_image_pixels: int = 4096 * 4096
+    #: Bytes of one ``.npy`` file's data, checked from its header before reading.
+    max_npy_bytes: int = 256 * 1024 * 1024
+    #: Size of a checkpoint file, and of each member of its zip archive once inflated.
+    max_checkpoint_bytes: int = 64 * 1024 * 1024
+    max_checkpoint_member_bytes: int = 16 * 1024 * 1024
+    max_checkpoint_members: int = 256
+    #: Bytes a gzip stream (MNIST ``.gz``) may inflate to, and images per dataset split.
+    max_gzip_inflated_bytes: int = 256 * 1024 * 1024
+    max_dataset_images: int = 100_000
+    #: Bytes of one request body (servers).
+    max_body_bytes: int = 64 * 1024 * 1024
+    #: Ranges of command settings.
+    max_seed: int = 2**63 - 1
+    max_epochs: int = 10_000
+    max_train_batch: int = 65_536
+    max_lr: float = 10.0
+    max_duration_s: float = 3600.0
+    max_iterations: int = 10_000_000
+    max_warmup: int = 1_000_000
+    max_threads: int = 1024
+
+    def describe(self) -> list[tuple[str, Any]]:
+        """(name, value) for every limit, in definition order (for the README and reports)."""
+        return [(f.name, getattr(self, f.name)) for f in fields(self)]
+
+
+LIMITS = Limits()
+
+
+def check_size(
+    what: str,
+    value: int,
+    limit: int,
+    name: str,
+    fix: str,
+    error: type[LenetDeployError] = LimitError,
+) -> None:
+    """Raise ``error`` if ``value`` > ``limit``; ``name`` is the Limits field, ``fix`` says how.
+
+    ``error`` lets a reader keep its own error type (DataError, ImageError...)."""
+    if value > limit:
+        raise error(f"{what}: {value:,} exceeds the limit {name} = {limit:,}; {fix}")
+
+
+def check_number(
+    name: str,
+    value: Any,
+    low: float,
+    high: float,
+    *,
+    integer: bool = False,
+    low_inclusive: bool = True,
+    limit: str = "",
+) -> None:
+    """Refuse a setting that is not a finite number in [low, high] (or (low, high])."""
+    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok_type:
+        kind = "an integer" if integer else "a number"
+        raise LimitError(f"{name} must be {kind}; got {value!r}")
+    above = value >= low if low_inclusive else value > low
+    if not (math.isfinite(value) and above and value <= high):
+        bracket = "[" if low_inclusive else "("
+        where = f" (limit {limit})" if limit else ""
+        raise LimitError(
+            f"{name} must be a finite number in {bracket}{low:g}, {high:g}]{where}; got {value}"
+        )
+
+
+def check_tolerances(atol: float | None, rtol: float | None) -> None:
+    """atol/rtol for parity: finite and >= 0 (NaN would fail everything, inf pass everything);
+    None keeps the policy's value."""
+    for name, value in (("atol", atol), ("rtol", rtol)):
+        if value is not None:
+            check_number(name, value, 0.0, 1e3)
+
+
+def check_train_config(cfg: Any, limits: Limits = LIMITS) -> None:
+    check_number("epochs", cfg.epochs, 1, limits.max_epochs, integer=True, limit="max_epochs")
+    check_number(
+        "batch_size",
+        cfg.batch_size,
+        1,
+        limits.max_train_batch,
+        integer=True,
+        limit="max_train_batch",
+    )
+    check_number("lr", cfg.lr, 0.0, limits.max_lr, low_inclusive=False, limit="max_lr")
+    check_number("weight_decay", cfg.weight_decay, 0.0, 1.0)
+    check_number("seed", cfg.seed, 0, limits.max_seed, integer=True, limit="max_seed")
+
+
+def check_bench_settings(settings: Any, limits: Limits = LIMITS) -> None:
+    sizes = tuple(settings.batch_sizes)
+    if not sizes:
+        raise LimitError("batch sizes: give at least one, e.g. --batch-sizes 1,8,64")
+    for b in sizes:
+        check_number(
+            "batch size", b, 1, limits.max_bench_batch, integer=True, limit="max_bench_batch"
+        )
+    check_number("warmup", settings.warmup, 0, limits.max_warmup, integer=True)
+    if settings.iterations is not None:
+        check_number("iterations", settings.iterations, 1, limits.max_iterations, integer=True)
+    check_number(
+        "duration",
+        settings.duration_s,
+        0.0,
+        limits.max_duration_s,
+        low_inclusive=False,
+        limit="max_duration_s",
+    )
+    check_number("rounds", settings.rounds, 1, 1000, integer=True)
+    if settings.threads is not None:
+        check_number("threads", settings.threads, 1, limits.max_threads, integer=True)
