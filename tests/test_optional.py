@@ -97,12 +97,19 @@ def test_without_torch_runtimes_predict_and_package_work(exported_dir, tmp_path)
     )
     assert proc.returncode == 2 and "torch-cpu needs torch" in proc.stderr
 
-    # The test split comes from the bundled digits copy: no scikit-learn needed.
+    # The test split comes from the bundled digits copy: no scikit-learn needed. Comparing
+    # ort-cpu with itself compares nothing, which is an error (nothing compared is not passed);
+    # ov-cpu against the ort-cpu reference is a real comparison without torch.
     proc = run_without_torch(
         "verify", "--model", str(exported_dir), "--reference", "ort-cpu", "--runtimes", "ort-cpu"
     )
+    assert proc.returncode == 2 and "nothing to compare" in proc.stderr
+    pytest.importorskip("openvino", reason="ov-cpu needs the [openvino] extra")
+    proc = run_without_torch(
+        "verify", "--model", str(exported_dir), "--reference", "ort-cpu", "--runtimes", "ov-cpu"
+    )
     assert proc.returncode == 0, proc.stderr
-    assert "ort-cpu" in proc.stdout
+    assert "ov-cpu" in proc.stdout
 
     proc = run_without_torch(
         "package", "--model", str(exported_dir), "--out", str(tmp_path / "repo")
