@@ -24,7 +24,10 @@ IMAGE_ELEMENTS = IMAGE_SIZE * IMAGE_SIZE
 IMAGE_BYTES = IMAGE_ELEMENTS * 4
 _LITTLE_F32 = np.dtype("<f4")
 _dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
-_loads = json.loads
+try:  # optional ([serve] installs it): parses a 1,024-float request several times faster
+    from orjson import loads as _loads
+except ImportError:  # pragma: no cover - the stdlib parser gives the same objects
+    _loads = json.loads
 
 
 class InferError(LenetDeployError):
