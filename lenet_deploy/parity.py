@@ -18,11 +18,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from .errors import LenetDeployError, RuntimeUnavailableError
+from .pairing import pair
 
 DEFAULT_REFERENCE = "torch-cpu"
 DEFAULT_ATOL = 1e-5
@@ -178,19 +178,12 @@ def compare(
     return Comparison(name, len(want), max_abs, max_rel, outside, agreement, passed)
 
 
-def _artifact_for(runtime: str, model: Path) -> Path:
-    """A directory serves every runtime; a file serves its own family, its folder the others."""
-    if model.is_dir():
-        return model
-    own = {".onnx": "ort-", ".pt": "torch-", ".pth": "torch-"}.get(model.suffix.lower())
-    return model if own and runtime.startswith(own) else model.parent
-
-
 def verify(
     model: str | os.PathLike,
     runtimes: Sequence[str] | None = None,
     *,
     reference: str = DEFAULT_REFERENCE,
+    checkpoint: str | os.PathLike | None = None,
     atol: float = DEFAULT_ATOL,
     rtol: float = DEFAULT_RTOL,
     inputs: list[InputSet] | None = None,
@@ -200,18 +193,15 @@ def verify(
 
     Runtimes named explicitly that cannot run raise RuntimeUnavailableError; with ``None``
     they are reported as skipped with the reason. A missing or unreadable model raises.
+    ``model`` and ``checkpoint`` are paired by ``pairing.pair``: an ONNX file is only ever
+    compared with the checkpoint it was exported from.
     """
     from .runtimes import available_runtimes, get_entry, load_runtime
 
     say = progress or (lambda _msg: None)
     if atol < 0 or rtol < 0:
         raise LenetDeployError(f"tolerances must be >= 0; got atol={atol}, rtol={rtol}")
-    model = Path(model)
-    if not model.exists():
-        raise LenetDeployError(
-            f"model {str(model)!r} not found; pass the artifacts directory written by "
-            "'lenet-deploy train' and 'lenet-deploy export'"
-        )
+    files = pair(model, checkpoint)
     explicit = runtimes is not None
     get_entry(reference)  # unknown reference: error listing the known names
     if explicit:
@@ -224,10 +214,10 @@ def verify(
     if inputs is None:
         from .data import load_dataset
 
-        ds = load_dataset("digits")
+        ds = load_dataset()
         inputs = parity_inputs(ds.x_test, ds.y_test)
 
-    with load_runtime(reference, _artifact_for(reference, model)) as ref:
+    with load_runtime(reference, files.artifact_for(reference)) as ref:
         say(f"reference {reference} on {ref.device}")
         want = {s.name: ref.predict(s.x) for s in inputs}
     labelled = [s for s in inputs if s.labels is not None]
@@ -236,7 +226,7 @@ def verify(
     results = []
     for name in names:
         try:
-            runtime = load_runtime(name, _artifact_for(name, model))
+            runtime = load_runtime(name, files.artifact_for(name))
         except RuntimeUnavailableError as exc:
             if explicit:
                 raise

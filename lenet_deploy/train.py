@@ -30,7 +30,7 @@ from .model import DeployableLeNet, LeNet, make_checkpoint
 class TrainConfig:
     """Training settings; the defaults are the tuned ones (see benchmarks/train_accuracy.py)."""
 
-    data: str = "digits"
+    data: str = "mnist5k"
     epochs: int = 30
     batch_size: int = 32
     lr: float = 2e-3

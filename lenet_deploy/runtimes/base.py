@@ -17,14 +17,18 @@ from ..spec import CHANNELS, IMAGE_SIZE, INPUT_SPEC, InputSpec
 
 _SHAPE = (CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
 _F32 = np.dtype(np.float32)
+#: Pixels may stray this far outside [0, 1] (resampling overshoot) before a batch is refused.
+RANGE_TOLERANCE = 1e-3
 
 
 def validate_batch(x: Any, check_finite: bool = True) -> np.ndarray:
     """Return ``x`` as a C-contiguous float32 (N, 1, 32, 32) array, or raise InputError.
 
-    Real dtypes (float16/64, ints) are converted; strings, objects, booleans and complex numbers
-    are refused, as are empty batches and (with ``check_finite``) non-finite values. The message
-    names what was expected, what was given, and how to fix the common mistakes.
+    Float dtypes (16/64) are converted. Integer pixels are refused rather than guessed at (uint8
+    0..255 taken as [0, 1] would be silently wrong), as are floats outside [0, 1] beyond
+    ``RANGE_TOLERANCE``, strings, objects, booleans, complex numbers, empty batches and (with
+    ``check_finite``) non-finite values. The message names what was expected, what was given,
+    and how to fix the common mistakes.
     """
     if (
         type(x) is np.ndarray
@@ -38,7 +42,20 @@ def validate_batch(x: Any, check_finite: bool = True) -> np.ndarray:
         arr = _coerce(x)
     if check_finite and not math.isfinite(np.vdot(arr, arr)):
         ensure_finite(arr)
+    ensure_pixel_range(arr)
     return arr
+
+
+def ensure_pixel_range(arr: np.ndarray) -> None:
+    """Raise InputError if pixels lie outside [0, 1] beyond ``RANGE_TOLERANCE`` (NaN passes:
+    finiteness is checked on its own)."""
+    low, high = float(arr.min()), float(arr.max())
+    if low < -RANGE_TOLERANCE or high > 1 + RANGE_TOLERANCE:
+        fix = "divide by 255" if high > 1 + RANGE_TOLERANCE and high <= 255 else "rescale them"
+        raise InputError(
+            f"expected pixels in [0, 1]; got values from {low:g} to {high:g}: {fix}, or load "
+            "pictures with lenet_deploy.images.prepare_image / load_images"
+        )
 
 
 def ensure_finite(arr: np.ndarray) -> None:
@@ -66,7 +83,13 @@ def _coerce(x: Any) -> np.ndarray:
             raise InputError(
                 f"expected {INPUT_SPEC.describe()}; got an unconvertible {type(x).__name__} ({exc})"
             ) from None
-        if arr.dtype.kind not in "fiu":
+        if arr.dtype.kind in "iu":
+            raise InputError(
+                f"expected {INPUT_SPEC.describe()}; got integer pixels ({arr.dtype}), which are "
+                "not taken as [0, 1]: pass x.astype(np.float32) / 255 for 0..255 data, or load "
+                "pictures with lenet_deploy.images.prepare_image / load_images"
+            )
+        if arr.dtype.kind != "f":
             raise InputError(
                 f"expected {INPUT_SPEC.describe()}; got dtype {arr.dtype} "
                 f"({type(x).__name__}); pass real-valued pixels"
@@ -135,6 +158,7 @@ class Runtime(abc.ABC):
             x = validate_batch(x, check_finite=False)
         if not self.engine_checks_finite and not math.isfinite(np.vdot(x, x)):
             ensure_finite(x)
+        ensure_pixel_range(x)
         return self._predict(x)
 
     def predict_proba(self, x: Any) -> np.ndarray:
