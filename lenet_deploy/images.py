@@ -210,6 +210,8 @@ def _downscale(colour: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- finding the ink
 def _ink_map(colour: np.ndarray) -> np.ndarray | None:
     """Ink strength in [0, 1] per pixel (H, W), or None when the picture holds no digit."""
+    if colour.shape[2] == 3 and np.ptp(colour, axis=2).max() < 1 / 255:
+        colour = colour[..., :1]  # grey pixels stored as RGB
     luma = (
         colour.mean(axis=2) if colour.shape[2] == 1 else colour @ np.float32([0.299, 0.587, 0.114])
     )
@@ -244,20 +246,16 @@ def _background(plane: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     basis = np.stack([np.ones_like(xx), xx, yy, xx * xx, xx * yy, yy * yy], axis=-1)
     step = max(1, int(np.sqrt(h * w / 4096)))
     b, v = basis[::step, ::step].reshape(-1, 6), plane[::step, ::step].ravel()
-    # Start from flat paper at the border's level (most of a border is paper), then refit the
-    # surface on the pixels that look like paper under the previous fit.
-    coef = np.zeros(6, np.float32)
-    coef[0] = np.median(border)
-    for _ in range(4):
-        r = v - b @ coef
-        keep = np.abs(r) < 3 * (1.4826 * np.median(np.abs(r)) + 1e-3)
-        if keep.sum() < 12:
-            break
-        coef = np.linalg.lstsq(b[keep], v[keep], rcond=None)[0]
-    r = v - b @ coef
-    keep = np.abs(r) < 3 * (1.4826 * np.median(np.abs(r)) + 1e-3)
+    # Least trimmed squares: refit on the 60% of pixels closest to the previous surface. Ink
+    # (a minority, all on one side of the paper) drops out after the first rounds.
+    keep = np.ones(len(v), bool)
+    for _ in range(5):
+        bk = b[keep]
+        coef = np.linalg.solve(bk.T @ bk + 1e-6 * np.eye(6), bk.T @ v[keep])
+        r = np.abs(v - b @ coef)
+        keep = r <= np.quantile(r, 0.6)
     surface = basis @ coef
-    spread = 1.4826 * np.median(np.abs((plane - surface)[::step, ::step].ravel()[keep])) + 1e-3
+    spread = 1.4826 * np.median(np.abs(plane - surface)) + 1e-3
     return surface.astype(np.float32), np.abs(plane - surface) < 3 * spread
 
 

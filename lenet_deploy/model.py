@@ -162,9 +162,12 @@ def _load_failure(path: Path, exc: Exception) -> str:
                     "saved with torch.save(model); they are never unpickled here. Save the "
                     "weights instead: torch.save(model.state_dict(), PATH)"
                 )
-            return f"{name} was refused by weights_only loading: {detail[:140]}"
+            reason = f"refused by weights_only loading: {detail[:140]}"
+            break
+    else:
+        reason = first_line(exc, 160)
     return (
-        f"{name} is not a loadable checkpoint ({first_line(exc, 160)}); "
+        f"{name} is not a loadable checkpoint ({reason}); "
         "pass a .pt file written by 'lenet-deploy train' or torch.save(model.state_dict(), PATH)"
     )
 

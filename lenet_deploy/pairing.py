@@ -29,18 +29,24 @@ class ModelPair:
 
     onnx: Path | None
     checkpoint: Path | None
+    given: Path
 
     def artifact_for(self, runtime: str) -> Path:
         """The file a runtime loads: torch runtimes the checkpoint, the others the ONNX file."""
         path = self.checkpoint if runtime.startswith("torch-") else self.onnx
-        if path is None:
-            have = self.onnx or self.checkpoint
-            kind = "checkpoint (.pt)" if runtime.startswith("torch-") else "ONNX file"
+        if path is not None:
+            return path
+        if self.given.is_dir():
+            name = CHECKPOINT_NAME if runtime.startswith("torch-") else ONNX_NAME
             raise ArtifactError(
-                f"{runtime} needs a {kind} and only {str(have)!r} was given; pass the other "
-                "with --model X.onnx --reference Y.pt"
+                f"{str(self.given)!r} has no {name}; create it with 'lenet-deploy train' and "
+                "'lenet-deploy export'"
             )
-        return path
+        kind = "checkpoint (.pt)" if runtime.startswith("torch-") else "ONNX file"
+        raise ArtifactError(
+            f"{runtime} needs a {kind} and only {str(self.given)!r} was given; pass both with "
+            "--model X.onnx --reference Y.pt"
+        )
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -62,7 +68,9 @@ def recorded_sha256(onnx_path: Path) -> str | None:
     try:
         proto = onnx.load(str(onnx_path), load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError, OSError...: all mean "not readable"
-        raise ArtifactError(f"{str(onnx_path)!r} is not a readable ONNX file ({exc})") from None
+        raise ArtifactError(
+            f"{str(onnx_path)!r} is not a loadable ONNX model ({str(exc)[:120]})"
+        ) from None
     return next((p.value for p in proto.metadata_props if p.key == SHA_KEY and p.value), None)
 
 
@@ -99,12 +107,18 @@ def pair(model: str | os.PathLike, reference: str | os.PathLike | None = None) -
             f"{str(model)!r} is neither an artifacts directory nor a .onnx/.pt file"
         )
     if onnx is not None and checkpoint is not None:
-        _check_match(onnx, checkpoint)
-    return ModelPair(onnx, checkpoint)
+        _check_match(onnx, checkpoint, explicit=ref is not None or not model.is_dir())
+    return ModelPair(onnx, checkpoint, model)
 
 
-def _check_match(onnx: Path, checkpoint: Path) -> None:
-    recorded = recorded_sha256(onnx)
+def _check_match(onnx: Path, checkpoint: Path, explicit: bool) -> None:
+    try:
+        recorded = recorded_sha256(onnx)
+    except ArtifactError:
+        if explicit:
+            raise
+        return  # an unreadable file in a directory: the runtime that loads it says so
+
     if recorded is None:
         return  # exported elsewhere: nothing to check against, the user paired them explicitly
     actual = file_sha256(checkpoint)

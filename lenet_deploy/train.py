@@ -23,6 +23,7 @@ from ._io import atomic_path, atomic_write_text, ensure_writable_dir
 from .artifacts import CHECKPOINT_NAME, METRICS_NAME
 from .artifacts import DEFAULT_DIR as DEFAULT_OUT
 from .data import Dataset, load_dataset
+from .images import RECIPE
 from .model import DeployableLeNet, LeNet, make_checkpoint
 
 
@@ -163,9 +164,10 @@ def train(
         "dataset": ds.name,
         "dataset_description": ds.description,
         "split_seed": ds.split_seed,
-        "preprocessing": "pixels in [0,1], 28x28 bilinear, zero-pad to 32x32; "
-        f"normalisation (x - {float(result.model.mean):.6f}) / {float(result.model.std):.6f} "
-        "inside the model",
+        "test_size": len(ds.y_test),
+        "preprocessing": RECIPE,
+        "normalization": f"inside the model: (x - {float(result.model.mean):.6f}) / "
+        f"{float(result.model.std):.6f}",
         "epochs": cfg.epochs,
         "seed": cfg.seed,
         "config": asdict(cfg),

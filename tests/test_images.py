@@ -7,7 +7,6 @@ from PIL import Image
 from lenet_deploy.errors import ImageError
 from lenet_deploy.images import BOX, ImageBatch, decode_image_bytes, load_images, prepare_image
 
-
 MNIST = None
 
 
