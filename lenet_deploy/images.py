@@ -1,26 +1,15 @@
-"""The one image-to-model-input recipe: MNIST's, applied to every picture of a digit.
+"""The one image-to-model-input recipe: MNIST's (LeCun et al.), for every picture of a digit.
 
-LeCun et al. made MNIST by fitting each digit into a 20x20 box (aspect kept, anti-aliased) and
-placing it in a 28x28 frame by its centre of mass; LeNet takes that padded to 32x32. This module
-does the same for any picture, whatever its polarity, colour, depth or paper:
-
-1. **Channels and depth.** uint8 / 255; 16-bit and float data scaled by the range actually used
-   (a 12-bit scan in uint16 is not dim). Transparent pixels are background: an RGBA canvas export
-   (dark strokes on a transparent page) is composited onto the paper opposite to its ink.
-2. **Paper.** The background is modelled as a smooth surface (a robust quadratic fit: grey paper,
-   vignetting, uneven light) and subtracted. Polarity comes from that residual -- whichever
-   side of the paper the strongest marks lie on -- never from a fixed threshold. Coloured ink on
-   tinted paper counts by its colour distance from the paper as well as its brightness.
-3. **Ink.** Contrast is normalised to the ink's own level (light pencil becomes full strokes)
-   after subtracting a noise floor (paper grain, JPEG noise); specks far smaller than the
-   largest stroke are dropped.
-4. **No digit.** A blank or uniform page, or one whose marks are no stronger than its noise, has
-   no digit: ``has_digit`` is False and the pixels are all zero. Callers report "no digit",
-   never a label.
-5. **MNIST geometry.** Crop to the ink's bounding box, fit 20x20 keeping the aspect ratio
-   (Lanczos), centre of mass at the centre of 28x28, zero-pad to 32x32.
-
-Imports neither torch nor onnxruntime.
+1. Depth: uint8 / 255; 16-bit and float scaled by the range actually used. Transparent pixels
+   are background (a canvas export: dark strokes on a transparent page).
+2. Paper: a robust quadratic surface (grey paper, vignetting, uneven light) is subtracted;
+   polarity comes from that background, never a fixed threshold; coloured ink counts by its
+   colour distance from the paper too.
+3. Ink: contrast normalised to the ink's own level above a noise floor; specks dropped.
+4. No digit: a blank or uniform page, or marks no stronger than the noise, gives
+   ``has_digit`` False and zero pixels. Callers report "no digit", never a label.
+5. Geometry: crop, fit 20x20 keeping aspect (Lanczos), centre of mass at the centre of 28x28,
+   zero-pad to 32x32. Imports neither torch nor onnxruntime.
 """
 
 from __future__ import annotations
@@ -91,7 +80,6 @@ def prepare_image(image: Any, name: str = "image") -> tuple[np.ndarray, bool]:
     return _mnist_frame(ink)[None], True
 
 
-# --------------------------------------------------------------------------- reading
 def _open_picture(data: bytes, name: str):
     from PIL import Image, UnidentifiedImageError
 
@@ -207,7 +195,6 @@ def _downscale(colour: np.ndarray) -> np.ndarray:
     return np.stack(planes, axis=2)
 
 
-# --------------------------------------------------------------------------- finding the ink
 def _ink_map(colour: np.ndarray) -> np.ndarray | None:
     """Ink strength in [0, 1] per pixel (H, W), or None when the picture holds no digit."""
     if colour.shape[2] == 3 and np.ptp(colour, axis=2).max() < 1 / 255:
@@ -286,7 +273,6 @@ def _drop_specks(ink: np.ndarray) -> np.ndarray | None:
     return out
 
 
-# --------------------------------------------------------------------------- MNIST geometry
 def _mnist_frame(ink: np.ndarray) -> np.ndarray:
     """Crop, fit 20x20 (aspect kept), centre of mass at the centre of 28x28, pad to 32x32."""
     from PIL import Image

@@ -120,7 +120,7 @@ def _shape_message(shape: tuple) -> str:
     if len(shape) >= 2 and shape[-2:] == (28, 28):
         return (
             f"{expected}; {got}: 28x28 images, pad them to 32x32 "
-            "(lenet_deploy.data.preprocess does, or np.pad 2 pixels per side)"
+            "(lenet_deploy.data.pad_mnist does, or np.pad 2 pixels per side)"
         )
     return f"{expected}; {got}"
 
