@@ -6,7 +6,9 @@ recipe (``images.prepare_image``) -- a different source of handwriting, never tr
 Target: mean held-out accuracy >= 98.5% in <= 60 s per run on 2 cores. Wall time counts what
 the machine gave the process; CPU seconds / threads is the time on 2 idle cores.
 
-    python benchmarks/train_accuracy.py [--seeds 0,1,2] [--epochs N] [--data SPEC]
+    OMP_NUM_THREADS=1 python benchmarks/train_accuracy.py [--seeds 0,1,2] [--epochs N] [--data SPEC]
+
+On a shared machine, one intra-op thread per run measures the work, not the spin-waiting.
 """
 
 from __future__ import annotations

@@ -47,9 +47,10 @@ def validate_batch(x: Any, check_finite: bool = True) -> np.ndarray:
 
 
 def ensure_pixel_range(arr: np.ndarray) -> None:
-    """Raise InputError if pixels lie outside [0, 1] beyond ``RANGE_TOLERANCE`` (NaN passes:
-    finiteness is checked on its own)."""
+    """Raise InputError if pixels lie outside [0, 1] beyond ``RANGE_TOLERANCE``."""
     low, high = float(arr.min()), float(arr.max())
+    if not (math.isfinite(low) and math.isfinite(high)):
+        ensure_finite(arr)  # NaN/inf get their own message
     if low < -RANGE_TOLERANCE or high > 1 + RANGE_TOLERANCE:
         fix = "divide by 255" if high > 1 + RANGE_TOLERANCE and high <= 255 else "rescale them"
         raise InputError(
