@@ -100,3 +100,13 @@ def not_a_lenet_export(runtime: str, path: Path, inputs: str) -> ArtifactError:
         f"{runtime}: {str(path)!r} is not a LeNet export (inputs: {inputs}; expected "
         "image[batch, 1, 32, 32] -> logits); re-create it with 'lenet-deploy export'"
     )
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

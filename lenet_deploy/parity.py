@@ -14,7 +14,6 @@ import enum
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +21,7 @@ import numpy as np
 from .artifacts import artifact_for, is_url
 from .compare import Comparison, Tolerance, compare, tolerance_for
 from .errors import ArtifactKindError, LenetDeployError, RuntimeUnavailableError
+from .pairing import ModelPair, pair
 
 DEFAULT_REFERENCE = "torch-cpu"
 LARGE_BATCH = 1000
@@ -164,6 +164,7 @@ def verify(
     runtimes: Sequence[str] | None = None,
     *,
     reference: str = DEFAULT_REFERENCE,
+    checkpoint: str | os.PathLike | None = None,
     atol: float | None = None,
     rtol: float | None = None,
     options: Mapping[str, Mapping[str, Any]] | None = None,
@@ -176,30 +177,28 @@ def verify(
     maps runtime names to their options (e.g. ``{"ov-cpu": {"precision": "bf16"}}``). Runtimes
     named explicitly that cannot run raise RuntimeUnavailableError; with ``None`` they are
     reported as skipped with the reason. A missing or unreadable model raises.
+
+    ``model`` and ``checkpoint`` are paired by ``pairing.pair``: an ONNX file is only ever
+    compared with the checkpoint it was exported from. ``inputs`` default to the test split of
+    the dataset the model was trained on (as its metadata records), else the default dataset's.
     """
     from .runtimes import available_runtimes, get_entry
 
     say = log or (lambda _msg: None)
     options = options or {}
     fp32 = tolerance_for("fp32", atol=atol, rtol=rtol)
-    if not is_url(model) and not Path(model).exists():
-        raise LenetDeployError(
-            f"model {str(model)!r} not found; pass the artifacts directory written by "
-            "'lenet-deploy train' and 'lenet-deploy export'"
-        )
+    files = None if is_url(model) else pair(model, checkpoint)
     explicit = runtimes is not None
     ref_entry = get_entry(reference)  # unknown reference: error listing the known names
     names = list(dict.fromkeys(runtimes)) if explicit else [a.name for a in available_runtimes()]
     entries = [get_entry(n) for n in names if n != reference]
     if inputs is None:
-        from .data import load_dataset
-
-        ds = load_dataset("digits")
+        ds = _test_dataset(files, say)
         inputs = parity_inputs(ds.x_test, ds.y_test)
     labels = {s.name: s.labels for s in inputs if s.labels is not None}
 
     reference_options = options.get(reference, {})
-    with ref_entry.create(artifact_for(ref_entry.artifact, model), reference_options) as ref:
+    with ref_entry.create(_artifact(ref_entry.artifact, model, files), reference_options) as ref:
         say(f"reference {reference} on {ref.device}")
         want = {s.name: ref.predict(s.x) for s in inputs}
     ref_accuracy = compare(want, want, fp32, labels=labels).reference_accuracy
@@ -209,7 +208,7 @@ def verify(
         try:
             # artifact_for refuses only a model that cannot serve this runtime's kind (a
             # folder for a URL runtime): that runtime cannot run here, like a missing GPU
-            runtime = entry.create(artifact_for(entry.artifact, model), options.get(entry.name))
+            runtime = entry.create(_artifact(entry.artifact, model, files), options.get(entry.name))
         except (RuntimeUnavailableError, ArtifactKindError) as exc:
             if explicit:
                 raise
@@ -236,3 +235,29 @@ def verify(
     input_sets = tuple((s.name, len(s.x)) for s in inputs)
     return ParityReport(reference, ref_accuracy, fp32, input_sets, tuple(results))
 
+
+
+def _artifact(kind, model: str | os.PathLike, files: ModelPair | None):
+    """What a runtime of ``kind`` loads: the paired file, or the URL itself."""
+    return artifact_for(kind, model) if files is None else files.artifact_for(kind)
+
+
+def _test_dataset(files: ModelPair | None, say: Callable[[str], None]):
+    """The dataset the model records (ONNX metadata, else checkpoint), else the default one."""
+    from .data import DEFAULT_DATASET, load_dataset
+
+    recorded = None
+    if files is not None and files.onnx is not None:
+        from .exporters.metadata import read_metadata
+
+        recorded = read_metadata(files.onnx).get("dataset")
+    elif files is not None and files.checkpoint is not None:
+        from .model import load_checkpoint
+
+        recorded = load_checkpoint(files.checkpoint)[1].get("dataset")
+    if recorded:
+        try:
+            return load_dataset(recorded)
+        except LenetDeployError as exc:
+            say(f"dataset {recorded!r} cannot be loaded here ({exc}); using {DEFAULT_DATASET}")
+    return load_dataset(DEFAULT_DATASET)

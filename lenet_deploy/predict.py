@@ -1,5 +1,9 @@
 """Classify image files with a runtime: the records ``lenet-deploy predict`` prints and a
-server can return. Every file is read (and checked) before anything is predicted."""
+server can return. Every file is read (and checked) before anything is predicted.
+
+A picture without a digit (blank, uniform or noise only; see ``images.prepare_image``) gives a
+record with ``has_digit`` False and no label or probabilities: never a confident answer.
+"""
 
 from __future__ import annotations
 
@@ -10,30 +14,38 @@ from typing import Any
 
 import numpy as np
 
-from .images import load_images
+from .images import ImageBatch, load_images
 
 DEFAULT_RUNTIME = "ort-cpu"
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """One image: the file, its index inside the file (a ``.npy`` may hold several), the
-    predicted ``label``, its ``probability`` and all ten probabilities."""
+    """One image: the file, its index inside the file (a ``.npy`` may hold several), whether a
+    digit was found, and then the predicted ``label``, its ``probability`` and all ten
+    probabilities (all three None when ``has_digit`` is False)."""
 
     file: str
     index: int
     images_in_file: int
-    label: int
-    probability: float
-    probabilities: tuple[float, ...]
+    has_digit: bool
+    label: int | None = None
+    probability: float | None = None
+    probabilities: tuple[float, ...] | None = None
+
+    @property
+    def no_digit(self) -> bool:
+        return not self.has_digit
 
     def to_dict(self) -> dict[str, Any]:
+        probs = self.probabilities
         return {
             "file": self.file,
             "index": self.index,
+            "digit_found": self.has_digit,
             "label": self.label,
             "probability": self.probability,
-            "probabilities": [round(p, 6) for p in self.probabilities],
+            "probabilities": None if probs is None else [round(p, 6) for p in probs],
         }
 
 
@@ -42,8 +54,7 @@ def predict_files(runtime: Any, paths: Sequence[str | os.PathLike]) -> list[Pred
 
     Raises ImageError naming the first unreadable file, before any prediction is made.
     """
-    batches = [(str(path), load_images(path)) for path in paths]
-    return [p for path, batch in batches for p in predict_batch(runtime, batch, path)]
+    return _predict_all(runtime, _read_all(paths))
 
 
 def load_and_predict(
@@ -55,23 +66,34 @@ def load_and_predict(
     from .runtimes import get_entry
 
     entry = get_entry(runtime)
-    batches = [(str(path), load_images(path)) for path in paths]
+    batches = _read_all(paths)
     with entry.create(artifact_for(entry.artifact, model)) as loaded:
-        return [p for path, batch in batches for p in predict_batch(loaded, batch, path)]
+        return _predict_all(loaded, batches)
 
 
-def predict_batch(runtime: Any, batch: np.ndarray, source: str = "array") -> list[Prediction]:
-    """Predictions for model input ``batch`` (N, 1, 32, 32), named after ``source``."""
-    probs = runtime.predict_proba(batch)
-    labels = probs.argmax(axis=1)
-    return [
-        Prediction(
-            source,
-            i,
-            len(probs),
-            int(labels[i]),
-            float(row[labels[i]]),
-            tuple(float(p) for p in row),
+def predict_batch(runtime: Any, batch: ImageBatch, source: str = "array") -> list[Prediction]:
+    """Predictions for an ``ImageBatch`` (pixels (N, 1, 32, 32) and ``has_digit`` (N,)), named
+    after ``source``. Only the images with a digit are classified."""
+    found = np.asarray(batch.has_digit, dtype=bool)
+    total = len(found)
+    probs = runtime.predict_proba(batch.pixels[found]) if found.any() else None
+    rows = iter(() if probs is None else probs)
+    out = []
+    for i, has_digit in enumerate(found):
+        if not has_digit:
+            out.append(Prediction(source, i, total, False))
+            continue
+        row = next(rows)
+        label = int(row.argmax())
+        out.append(
+            Prediction(source, i, total, True, label, float(row[label]), tuple(map(float, row)))
         )
-        for i, row in enumerate(probs)
-    ]
+    return out
+
+
+def _read_all(paths: Sequence[str | os.PathLike]) -> list[tuple[str, ImageBatch]]:
+    return [(str(path), load_images(path)) for path in paths]
+
+
+def _predict_all(runtime: Any, batches: list[tuple[str, ImageBatch]]) -> list[Prediction]:
+    return [p for path, batch in batches for p in predict_batch(runtime, batch, path)]

@@ -7,14 +7,17 @@ import json
 
 from ..artifacts import DEFAULT_DIR
 from ..predict import DEFAULT_RUNTIME
+from ._common import EXIT_FAILED
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "predict",
         help="classify image files (PNG/JPEG/.npy) with any runtime",
-        description="Classify digit images, prepared for the model by "
-        "lenet_deploy.images.load_images (grayscale, [0, 1], bright digit on dark, 32x32).",
+        description="Classify digit images with the MNIST recipe (lenet_deploy.images): the "
+        "paper (any colour, shading or transparency) is found and removed, the digit cropped, "
+        "fitted to 20x20 keeping its aspect, centred by mass in 28x28 and padded to 32x32. A "
+        "picture without a digit is reported as 'no digit' (exit 1), never as a label.",
     )
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG or .npy files")
     p.add_argument("--runtime", default=DEFAULT_RUNTIME, help="runtime name (%(default)s)")
@@ -37,4 +40,4 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"runtime": args.runtime, "predictions": records}, indent=2))
     else:
         print(prediction_lines(predictions))
-    return 0
+    return EXIT_FAILED if any(p.no_digit for p in predictions) else 0

@@ -36,7 +36,8 @@ def register(subparsers) -> None:
     p.add_argument(
         "--reference",
         default=DEFAULT_REFERENCE,
-        help="runtime the others are compared with (default: %(default)s)",
+        help="runtime the others are compared with (default: %(default)s), or the checkpoint "
+        "a --model X.onnx was exported from (Y.pt; found beside it by its sha256 otherwise)",
     )
     p.add_argument("--atol", type=float, help=f"fp32 atol (default: {DEFAULT_ATOL:g})")
     p.add_argument("--rtol", type=float, help=f"fp32 rtol (default: {DEFAULT_RTOL:g})")
@@ -48,12 +49,15 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..formatting import parity_table
+    from ..pairing import is_checkpoint_path
     from ..parity import verify
 
+    checkpoint = args.reference if is_checkpoint_path(args.reference) else None
     report = verify(
         args.model,
         args.runtimes,
-        reference=args.reference,
+        reference=DEFAULT_REFERENCE if checkpoint else args.reference,
+        checkpoint=checkpoint,
         atol=args.atol,
         rtol=args.rtol,
         options=options(args),
