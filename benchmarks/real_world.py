@@ -235,7 +235,7 @@ def main() -> None:
         from lenet_deploy.train import TrainConfig, train
 
         out = Path(tempfile.mkdtemp(prefix="real_world_"))
-        result = train(TrainConfig(), out, progress=False)
+        result = train(TrainConfig(), out)
         print(
             f"trained the default model: {result.test_accuracy:.2%} held out, "
             f"{result.train_seconds:.0f} s"

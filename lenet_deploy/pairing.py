@@ -61,7 +61,8 @@ def is_checkpoint_path(text: str | os.PathLike) -> bool:
     return Path(text).suffix.lower() in CHECKPOINT_SUFFIXES or Path(text).is_file()
 
 
-def recorded_sha256(onnx_path: Path) -> str | None:
+def recorded_metadata(onnx_path: Path) -> dict[str, str]:
+    """The ``metadata_props`` of an ONNX file; ArtifactError when it cannot be read."""
     import onnx
 
     try:
@@ -70,7 +71,11 @@ def recorded_sha256(onnx_path: Path) -> str | None:
         raise ArtifactError(
             f"{str(onnx_path)!r} is not a loadable ONNX model ({str(exc)[:120]})"
         ) from None
-    return next((p.value for p in proto.metadata_props if p.key == SHA_KEY and p.value), None)
+    return {p.key: p.value for p in proto.metadata_props}
+
+
+def recorded_sha256(onnx_path: Path) -> str | None:
+    return recorded_metadata(onnx_path).get(SHA_KEY) or None
 
 
 def pair(model: str | os.PathLike, reference: str | os.PathLike | None = None) -> ModelPair:

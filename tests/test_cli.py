@@ -55,7 +55,8 @@ def test_train_cli_writes_artifacts(tmp_path):
     proc = run_cli("train", "--epochs", "1", "--quiet", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert "test accuracy" in proc.stdout
-    assert json.loads((tmp_path / "metrics.json").read_text())["epochs"] == 1
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["epochs"] == 1 and metrics["dataset"] == "mnist5k"  # the default
 
 
 def test_unknown_dataset(tmp_path):

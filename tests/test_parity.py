@@ -198,3 +198,33 @@ def test_cli_all_lists_skipped_with_reason(exported_dir):
     for a in available_runtimes():
         if not a:
             assert f"skipped {a.name}:" in proc.stdout
+
+
+def _with_dataset(src, dst, dataset):
+    """A copy of the ONNX file ``src`` whose metadata records ``dataset`` (None: no record)."""
+    proto = onnx.load(str(src))
+    kept = [(p.key, p.value) for p in proto.metadata_props if p.key != "dataset"]
+    del proto.metadata_props[:]
+    for key, value in kept + ([("dataset", dataset)] if dataset else []):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, str(dst))
+    return dst
+
+
+def test_inputs_come_from_the_dataset_the_model_records(exported_dir, tmp_path, digits):
+    from lenet_deploy.pairing import pair
+    from lenet_deploy.parity import _test_dataset
+
+    logs = []
+    assert _test_dataset(pair(exported_dir), logs.append).name == "digits"  # what it trained on
+    folder = tmp_path / "m"
+    folder.mkdir()
+    shutil.copy(exported_dir / "lenet.pt", folder / "lenet.pt")
+    _with_dataset(exported_dir / "lenet.onnx", folder / "lenet.onnx", None)
+    assert _test_dataset(pair(folder), logs.append).name == "mnist5k"  # records none: default
+    _with_dataset(exported_dir / "lenet.onnx", folder / "lenet.onnx", f"mnist:{tmp_path}/gone")
+    assert _test_dataset(pair(folder), logs.append).name == "mnist5k"
+    (line,) = logs
+    assert line.startswith(f"dataset 'mnist:{tmp_path}/gone' cannot be loaded here")
+    assert line.endswith("using mnist5k")

@@ -370,3 +370,17 @@ def test_cli_default_checkpoint_is_trained_first(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "artifacts" / "lenet.pt").exists()
     assert (tmp_path / "artifacts" / "lenet.onnx").exists()
     assert "all 3 gates passed" in out
+
+
+def test_cli_mean_needs_std(trained_dir, tmp_path):
+    proc = run_cli(
+        "export",
+        "--checkpoint",
+        str(trained_dir / "lenet.pt"),
+        "--out",
+        str(tmp_path / "m.onnx"),
+        "--mean",
+        "0.1307",
+    )
+    assert_one_line_error(proc, "give --mean and --std together")
+    assert not (tmp_path / "m.onnx").exists()
