@@ -83,6 +83,19 @@ def test_non_finite_values(bad):
         validate_batch(x)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", [0, 1023, 2047])
+def test_non_finite_values_are_refused_on_the_hot_path(bad, where):
+    # 0 and 1 present as well: a NaN must not hide behind a valid min or max
+    x = np.zeros((2, 1, 32, 32), np.float32)
+    x[0, 0, 9, 9] = 1.0
+    x.reshape(-1)[where] = bad
+    rt = Echo()
+    with pytest.raises(InputError, match="1 NaN/inf value"):
+        rt.predict(x)
+    assert rt.calls == []
+
+
 def test_huge_finite_values_are_not_mistaken_for_inf():
     x = np.full((1, 1, 32, 32), 3e30, np.float32)  # the sum of squares overflows
     with pytest.raises(InputError, match="pixels in") as err:
