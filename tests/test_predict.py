@@ -34,10 +34,34 @@ def test_records_per_image(tmp_path, digits):
     assert isinstance(p, Prediction) and p.label == 7
     assert p.probability == pytest.approx(np.exp(10) / (np.exp(10) + 9))
     record = p.to_dict()
-    assert set(record) == {"file", "index", "label", "probability", "probabilities"}
+    assert set(record) == {"file", "index", "digit_found", "label", "probability", "probabilities"}
+    assert record["digit_found"] is True and p.has_digit and not p.no_digit
     assert sum(record["probabilities"]) == pytest.approx(1, abs=1e-5)
     with pytest.raises(AttributeError):
         p.label = 3  # frozen
+
+
+def test_no_digit_images_get_no_label_and_are_not_classified(tmp_path, digits):
+    from PIL import Image
+
+    Image.new("RGBA", (120, 90), (0, 0, 0, 0)).save(tmp_path / "canvas.png")  # transparent page
+    batch = np.concatenate([digits.x_test[:1], np.full((1, 1, 32, 32), 0.5, np.float32)])
+    np.save(tmp_path / "mixed.npy", batch)  # a digit, then a uniform grey square
+    rt = Fixed()
+    blank, digit, grey = predict_files(rt, [tmp_path / "canvas.png", tmp_path / "mixed.npy"])
+    assert rt.calls == 1  # only the image with a digit reached the model
+    assert digit.has_digit and digit.label == 7
+    for p in (blank, grey):
+        assert p.no_digit and p.label is None and p.probability is None
+        assert p.to_dict() == {
+            "file": p.file,
+            "index": p.index,
+            "digit_found": False,
+            "label": None,
+            "probability": None,
+            "probabilities": None,
+        }
+    assert predict_files(Fixed(), [tmp_path / "canvas.png"])[0].no_digit
 
 
 def test_every_file_is_read_before_predicting(tmp_path, digits):
