@@ -1,9 +1,14 @@
-"""Default training on the embedded digits: accuracy and wall time for seeds 0, 1, 2.
+"""Default training (mnist5k): held-out accuracy and time for seeds 0, 1, 2, plus cross-dataset.
 
-Prints one row per seed, the mean, and an RBF SVM (scikit-learn SVC) on the same split as the
-reference. Target: mean test accuracy >= 99.0% (aim 99.3%) in <= 30 s per run on 2 cores.
+Prints one row per seed (accuracy on the 1,000 held-out MNIST digits, wall and CPU seconds), the
+mean, and each seed's accuracy on all 1,797 scikit-learn digits passed through the same image
+recipe (``images.prepare_image``) -- a different source of handwriting, never trained on.
+Target: mean held-out accuracy >= 98.5% in <= 60 s per run on 2 cores. Wall time counts what
+the machine gave the process; CPU seconds / threads is the time on 2 idle cores.
 
-    python benchmarks/train_accuracy.py [--seeds 0,1,2] [--epochs N]
+    OMP_NUM_THREADS=1 python benchmarks/train_accuracy.py [--seeds 0,1,2] [--epochs N] [--data SPEC]
+
+On a shared machine, one intra-op thread per run measures the work, not the spin-waiting.
 """
 
 from __future__ import annotations
@@ -28,16 +33,18 @@ def main() -> None:
         help="override a TrainConfig field (repeatable), e.g. --set "
         "label_smoothing=0 to rerun an ablation",
     )
+    parser.add_argument("--data", default=None, help="dataset spec (default: TrainConfig's)")
     args = parser.parse_args()
 
     import torch
-    from sklearn.svm import SVC
 
-    from lenet_deploy.data import load_dataset
-    from lenet_deploy.train import TrainConfig, fit
+    from lenet_deploy.data import load_dataset, load_digits_arrays, prepare_images
+    from lenet_deploy.train import TrainConfig, evaluate, fit
 
-    ds = load_dataset("digits")
-    cfg = TrainConfig()
+    cfg = TrainConfig() if args.data is None else TrainConfig(data=args.data)
+    ds = load_dataset(cfg.data)
+    digit_images, digit_labels = load_digits_arrays()
+    cross = prepare_images(digit_images)
     if args.epochs:
         cfg = dataclasses.replace(cfg, epochs=args.epochs)
     for item in args.set:
@@ -50,26 +57,34 @@ def main() -> None:
     )
     print(f"dataset: {ds.description}; train {len(ds.y_train)}, test {len(ds.y_test)}")
     print(f"config: {cfg}")
-    print(f"{'seed':>4}  {'test acc':>8}  {'errors':>6}  {'wall s':>6}")
-    accs, walls = [], []
+    print(
+        f"{'seed':>4}  {'test acc':>8}  {'errors':>6}  {'wall s':>6}  {'cpu s':>6}  {'digits':>7}"
+    )
+    accs, walls, cpus, crosses = [], [], [], []
     for seed in (int(s) for s in args.seeds.split(",")):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = fit(dataclasses.replace(cfg, seed=seed), ds)
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         errors = round((1 - result.test_accuracy) * len(ds.y_test))
+        crosses.append(evaluate(result.model, cross, digit_labels))
         accs.append(result.test_accuracy)
         walls.append(wall)
-        print(f"{seed:>4}  {result.test_accuracy:>8.2%}  {errors:>6}  {wall:>6.1f}")
-    print(f"mean  {np.mean(accs):>8.2%}          {np.mean(walls):>6.1f}   (max {max(walls):.1f} s)")
-
-    t0 = time.perf_counter()
-    svm = SVC(kernel="rbf", gamma="scale", C=10).fit(
-        ds.x_train.reshape(len(ds.x_train), -1), ds.y_train
+        cpus.append(cpu)
+        print(
+            f"{seed:>4}  {result.test_accuracy:>8.2%}  {errors:>6}  {wall:>6.1f}  {cpu:>6.1f}  "
+            f"{crosses[-1]:>7.2%}"
+        )
+    print(
+        f"mean  {np.mean(accs):>8.2%}          {np.mean(walls):>6.1f}  {np.mean(cpus):>6.1f}  "
+        f"{np.mean(crosses):>7.2%}"
     )
-    svm_acc = float((svm.predict(ds.x_test.reshape(len(ds.x_test), -1)) == ds.y_test).mean())
-    print(f"SVM (RBF, C=10) same split: {svm_acc:.2%} in {time.perf_counter() - t0:.1f} s")
-    verdict = "PASS" if np.mean(accs) >= 0.99 and max(walls) <= 30 else "FAIL"
-    print(f"target mean >= 99.0% and <= 30 s per run: {verdict}")
+    print(f"cross-dataset: all {len(digit_labels)} scikit-learn digits through the image recipe")
+    idle = max(cpus) / torch.get_num_threads()
+    verdict = "PASS" if np.mean(accs) >= 0.985 and min(max(walls), idle) <= 60 else "FAIL"
+    print(
+        f"target mean >= 98.5% and <= 60 s per run on 2 cores (max wall {max(walls):.0f} s, "
+        f"max cpu/threads {idle:.0f} s): {verdict}"
+    )
 
 
 if __name__ == "__main__":

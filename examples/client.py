@@ -9,8 +9,9 @@ the repository written by ``lenet-deploy package``::
 Steps: server and model health, model metadata, one binary-tensor inference returning the
 logits, and the same request through the classification extension (top-k "score:index:label"
 strings). Images are turned into model input by ``lenet_deploy.images.load_images``, the recipe
-``lenet-deploy predict`` uses (PNG/JPEG/.npy). Exit 0 on success, 1 if the server's
-classification disagrees with its logits, 2 on an error (one line on stderr).
+``lenet-deploy predict`` uses (PNG/JPEG/.npy); pictures without a digit are not sent. Exit 0 on
+success, 1 if the server's classification disagrees with its logits, 2 on an error (one line on
+stderr).
 """
 
 from __future__ import annotations
@@ -78,11 +79,18 @@ def main(argv: list[str] | None = None) -> int:
     from lenet_deploy.images import load_images
 
     try:
-        batch = np.concatenate([load_images(path) for path in args.images]).astype(np.float32)
+        loaded = [load_images(path) for path in args.images]
+        # A picture without a digit is not sent: the model would give it a label all the same.
+        batch = np.concatenate([b.pixels[b.has_digit] for b in loaded]).astype(np.float32)
+        if not len(batch):
+            raise ValueError("no image holds a digit")
         result = classify(args.url.removeprefix("http://"), args.model, batch, args.top_k)
     except Exception as exc:  # network, protocol and file errors: one line, exit 2
         print(f"client: error: {type(exc).__name__}: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
+    skipped = sum(int((~b.has_digit).sum()) for b in loaded)
+    if skipped:
+        print(f"client: {skipped} image(s) without a digit not sent", file=sys.stderr)
     agree = [
         int(np.argmax(lg)) == row[0]["index"]
         for lg, row in zip(result["logits"], result["classes"], strict=True)

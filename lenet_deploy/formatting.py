@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 PASS, FAIL = "✓", "✗"
 
+NO_DIGIT = "no digit (blank, uniform or noise only)"
+
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """Left-aligned first column, right-aligned others, two spaces between columns."""
@@ -111,14 +113,15 @@ def runtimes_table(rows) -> str:
 
 
 def prediction_lines(predictions) -> str:
-    """``file: label (probability)``; ``file[i]`` for files that hold several images."""
+    """``file: label (probability)``, or ``file: no digit (...)``; ``file[i]`` for files that
+    hold several images."""
     return "\n".join(prediction_line(p) for p in predictions)
 
 
 def prediction_line(p) -> str:
     """One prediction as ``prediction_lines`` prints it."""
     name = f"{p.file}[{p.index}]" if p.images_in_file > 1 else p.file
-    return f"{name}: {p.label} ({p.probability:.1%})"
+    return f"{name}: {p.label} ({p.probability:.1%})" if p.has_digit else f"{name}: {NO_DIGIT}"
 
 
 BENCH_HEADERS = [

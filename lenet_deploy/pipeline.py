@@ -47,8 +47,9 @@ def ensure_checkpoint(
     log: Log | None = None,
     progress: Progress | None = None,
 ) -> tuple[Path, bool]:
-    """``out/lenet.pt``, trained with ``train_config`` (default: ``TrainConfig()``) first if it
-    does not exist. Returns the path and whether it was trained."""
+    """``out/lenet.pt``, trained with ``train_config`` first if it does not exist (default:
+    ``TrainConfig()``: the default dataset, mnist5k, 30 epochs). Returns the path and whether it
+    was trained."""
     say = log or (lambda _msg: None)
     checkpoint = Path(out) / CHECKPOINT_NAME
     if checkpoint.exists():

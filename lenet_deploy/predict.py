@@ -1,6 +1,10 @@
 """Classify image files with a runtime: the records ``lenet-deploy predict`` prints and a
 server can return. Every file is checked (headers, sizes, the ``max_images`` total) before
-anything is predicted; images are then read and classified in bounded chunks."""
+anything is predicted; images are then read and classified in bounded chunks.
+
+A picture without a digit (blank, uniform or noise only; see ``images.prepare_image``) gives a
+record with ``has_digit`` False and no label or probabilities: never a confident answer.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .images import count_images, iter_images
+from .images import ImageBatch, count_images, iter_images
 from .limits import LIMITS, check_size
 
 DEFAULT_RUNTIME = "ort-cpu"
@@ -19,23 +23,31 @@ DEFAULT_RUNTIME = "ort-cpu"
 
 @dataclass(frozen=True)
 class Prediction:
-    """One image: the file, its index inside the file (a ``.npy`` may hold several), the
-    predicted ``label``, its ``probability`` and all ten probabilities."""
+    """One image: the file, its index inside the file (a ``.npy`` may hold several), whether a
+    digit was found, and then the predicted ``label``, its ``probability`` and all ten
+    probabilities (all three None when ``has_digit`` is False)."""
 
     file: str
     index: int
     images_in_file: int
-    label: int
-    probability: float
-    probabilities: tuple[float, ...]
+    has_digit: bool
+    label: int | None = None
+    probability: float | None = None
+    probabilities: tuple[float, ...] | None = None
+
+    @property
+    def no_digit(self) -> bool:
+        return not self.has_digit
 
     def to_dict(self) -> dict[str, Any]:
+        probs = self.probabilities
         return {
             "file": self.file,
             "index": self.index,
+            "digit_found": self.has_digit,
             "label": self.label,
             "probability": self.probability,
-            "probabilities": [round(p, 6) for p in self.probabilities],
+            "probabilities": None if probs is None else [round(p, 6) for p in probs],
         }
 
 
@@ -54,7 +66,7 @@ def iter_predictions(runtime: Any, counts: Sequence[tuple[str, int]]) -> Iterato
         start = 0
         for batch in iter_images(path):
             yield from predict_batch(runtime, batch, path, start=start, images_in_file=n)
-            start += len(batch)
+            start += len(batch.has_digit)
 
 
 def predict_files(runtime: Any, paths: Sequence[str | os.PathLike]) -> list[Prediction]:
@@ -88,25 +100,28 @@ def load_and_predict(
 
 def predict_batch(
     runtime: Any,
-    batch: np.ndarray,
+    batch: ImageBatch,
     source: str = "array",
     *,
     start: int = 0,
     images_in_file: int | None = None,
 ) -> list[Prediction]:
-    """Predictions for model input ``batch`` (N, 1, 32, 32), named after ``source``; indices
-    count from ``start`` in a file of ``images_in_file`` images (default: the batch)."""
-    probs = runtime.predict_proba(batch)
-    labels = probs.argmax(axis=1)
-    total = len(probs) if images_in_file is None else images_in_file
-    return [
-        Prediction(
-            source,
-            start + i,
-            total,
-            int(labels[i]),
-            float(row[labels[i]]),
-            tuple(float(p) for p in row),
+    """Predictions for an ``ImageBatch`` (pixels (N, 1, 32, 32) and ``has_digit`` (N,)), named
+    after ``source``; indices count from ``start`` in a file of ``images_in_file`` images
+    (default: the batch). Only the images with a digit are classified."""
+    found = np.asarray(batch.has_digit, dtype=bool)
+    total = len(found) if images_in_file is None else images_in_file
+    probs = runtime.predict_proba(batch.pixels[found]) if found.any() else None
+    rows = iter(() if probs is None else probs)
+    out = []
+    for i, has_digit in enumerate(found, start):
+        if not has_digit:
+            out.append(Prediction(source, i, total, False))
+            continue
+        row = next(rows)
+        label = int(row.argmax())
+        out.append(
+            Prediction(source, i, total, True, label, float(row[label]), tuple(map(float, row)))
         )
-        for i, row in enumerate(probs)
-    ]
+    return out
+

@@ -22,8 +22,9 @@ from ._io import atomic_paths, ensure_writable_dir
 from ._optional import require
 from .artifacts import CHECKPOINT_NAME, METRICS_NAME
 from .artifacts import DEFAULT_DIR as DEFAULT_OUT
-from .data import Dataset, load_dataset
+from .data import DEFAULT_DATASET, Dataset, load_dataset
 from .errors import DataError
+from .images import RECIPE
 from .limits import check_train_config
 from .sanity import check_loss, check_state_finite
 
@@ -37,7 +38,7 @@ from .model import DeployableLeNet, LeNet, make_checkpoint  # noqa: E402
 class TrainConfig:
     """Training settings; the defaults are the tuned ones (see benchmarks/train_accuracy.py)."""
 
-    data: str = "digits"
+    data: str = DEFAULT_DATASET
     epochs: int = 30
     batch_size: int = 32
     lr: float = 2e-3
@@ -179,9 +180,10 @@ def train(
         "dataset": ds.name,
         "dataset_description": ds.description,
         "split_seed": ds.split_seed,
-        "preprocessing": "pixels in [0,1], 28x28 bilinear, zero-pad to 32x32; "
-        f"normalisation (x - {float(result.model.mean):.6f}) / {float(result.model.std):.6f} "
-        "inside the model",
+        "test_size": len(ds.y_test),
+        "preprocessing": RECIPE,
+        "normalization": f"inside the model: (x - {float(result.model.mean):.6f}) / "
+        f"{float(result.model.std):.6f}",
         "epochs": cfg.epochs,
         "seed": cfg.seed,
         "config": asdict(cfg),

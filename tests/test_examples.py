@@ -72,6 +72,7 @@ def server(exported_dir):
 
 
 def test_client_talks_to_lenet_deploy_serve(server, exported_dir, digits, tmp_path):
+    from lenet_deploy.images import load_images
     from lenet_deploy.runtimes import load_runtime
 
     images = digits.x_test[:5]
@@ -103,7 +104,7 @@ def test_client_talks_to_lenet_deploy_serve(server, exported_dir, digits, tmp_pa
         ("logits", "FP32", [-1, 10])
     ]
     with load_runtime("ort-cpu", exported_dir) as runtime:
-        want = runtime.predict(images)
+        want = runtime.predict(load_images(tmp_path / "digits.npy").pixels)  # the client's recipe
     np.testing.assert_allclose(np.array(result["logits"]), want, rtol=1e-4, atol=1e-5)
     assert result["classification_agrees"]
     for row, logits in zip(result["classes"], want, strict=True):
@@ -112,7 +113,9 @@ def test_client_talks_to_lenet_deploy_serve(server, exported_dir, digits, tmp_pa
 
 
 def test_client_reports_an_unreachable_server_in_one_line(tmp_path):
-    np.save(tmp_path / "x.npy", np.zeros((1, 1, 32, 32), np.float32))
+    x = np.zeros((1, 1, 32, 32), np.float32)
+    x[0, 0, 4:28, 14:18] = 1.0  # a stroke: a digit the client sends, so it meets the network
+    np.save(tmp_path / "x.npy", x)
     proc = subprocess.run(
         [
             sys.executable,

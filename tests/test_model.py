@@ -74,8 +74,37 @@ def test_tutorial_state_dict_file_loads_as_checkpoint(tmp_path):
     path = tmp_path / "tutorial.pt"
     torch.save(tutorial.state_dict(), path)
     model, meta = load_checkpoint(path)
-    assert meta["source"] == "tutorial state_dict"
+    assert meta["source"] == "plain PyTorch state_dict (bare state_dict)"
+    assert meta["normalization"].startswith("none") and "--mean/--std" in meta["normalization"]
+    assert (float(model.mean), float(model.std)) == (0.0, 1.0)
     torch.testing.assert_close(model.net.fc3.weight, tutorial.fc3.weight)
+
+
+@pytest.mark.parametrize("recipe", ["model_state_dict", "state_dict", "dataparallel"])
+def test_common_checkpoint_recipes_load(tmp_path, recipe):
+    tutorial = TutorialNet()
+    sd = tutorial.state_dict()
+    blob = {
+        "model_state_dict": {"model_state_dict": sd, "epoch": 3, "optimizer_state_dict": {}},
+        "state_dict": {"state_dict": sd},
+        "dataparallel": {f"module.{k}": v for k, v in sd.items()},
+    }[recipe]
+    torch.save(blob, tmp_path / "c.pt")
+    model, meta = load_checkpoint(tmp_path / "c.pt")
+    torch.testing.assert_close(model.net.conv1.weight, tutorial.conv1.weight)
+    assert ("module." in meta["source"]) == (recipe == "dataparallel")
+
+
+def test_whole_pickled_module_is_refused_with_the_fix(tmp_path):
+    torch.save(LeNet(), tmp_path / "whole.pt")
+    with pytest.raises(CheckpointError, match=r"torch.save\(model.state_dict\(\), PATH\)"):
+        load_checkpoint(tmp_path / "whole.pt")
+
+
+def test_dict_without_weights_names_its_keys(tmp_path):
+    torch.save({"epoch": 3, "loss": 0.1}, tmp_path / "c.pt")
+    with pytest.raises(CheckpointError, match="keys epoch, loss"):
+        load_checkpoint(tmp_path / "c.pt")
 
 
 def test_wrong_architecture_is_refused(tmp_path):
@@ -92,7 +121,7 @@ def test_pickled_code_is_refused(tmp_path):
     torch.save(
         {"model": LeNet()}, path
     )  # a whole module needs unpickling code: weights_only refuses
-    with pytest.raises(CheckpointError, match="refused by weights_only loading"):
+    with pytest.raises(CheckpointError, match="pickled Python objects"):
         load_checkpoint(path)
 
 

@@ -19,6 +19,7 @@ def test_every_available_runtime_matches_torch_cpu(exported_dir, digits):
     available = {a.name for a in available_runtimes() if a} - {"torch-cpu", "oip-http"}
     assert names == available and "ort-cpu" in names and PLUGIN_NAME in names
     sets = dict(report.input_sets)
+    # the test split of the dataset the model records (the fixture trains on digits)
     assert sets["test-split"] == len(digits.y_test) and sets["batch-1000"] == 1000
     assert {"zeros", "ones", "uniform-noise", "single-image", "batch-3", "batch-7"} <= set(sets)
     for r in report.compared:
@@ -104,18 +105,38 @@ def test_altered_weight_fails_and_names_runtime_and_size(altered_dir, tmp_path):
     assert record["max_abs_diff"] == pytest.approx(result.max_abs_diff)
 
 
-def test_onnx_from_another_checkpoint_fails(exported_dir, tmp_path):
+def test_onnx_from_another_checkpoint_is_refused_naming_both(exported_dir, tmp_path):
+    from lenet_deploy.errors import ArtifactError
     from lenet_deploy.exporters.onnx import export_onnx
     from lenet_deploy.train import TrainConfig, train
 
     other = tmp_path / "other"
-    train(TrainConfig(epochs=1, seed=42), other)
+    train(TrainConfig(data="digits", epochs=1, seed=42), other)
     mixed = tmp_path / "mixed"
     mixed.mkdir()
     shutil.copy(exported_dir / "lenet.pt", mixed / "lenet.pt")
     export_onnx(other / "lenet.pt", mixed / "lenet.onnx", exporter="torchscript")
-    report = verify(mixed, ["ort-cpu"])
-    assert not report and report.failed[0].top1_agreement < 1.0
+    with pytest.raises(ArtifactError, match="different models") as err:
+        verify(mixed, ["ort-cpu"])
+    assert str(mixed / "lenet.onnx") in str(err.value) and str(mixed / "lenet.pt") in str(err.value)
+    # an ONNX file not named lenet.onnx finds its own checkpoint by sha256, among others
+    shutil.copy(other / "lenet.pt", mixed / "zz-right.pt")
+    shutil.move(mixed / "lenet.onnx", mixed / "tutorial.onnx")
+    assert verify(mixed / "tutorial.onnx", ["ort-cpu"])
+    proc = run_cli(
+        "verify", "--model", str(mixed / "tutorial.onnx"), "--reference", str(mixed / "lenet.pt")
+    )
+    assert_one_line_error(proc, "tutorial.onnx", "lenet.pt", "different models")
+    proc = run_cli(
+        "verify",
+        "--model",
+        str(mixed / "tutorial.onnx"),
+        "--reference",
+        str(mixed / "zz-right.pt"),
+        "--runtimes",
+        "ort-cpu",
+    )
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_cli_passes_with_json_records(exported_dir, tmp_path):
@@ -178,3 +199,33 @@ def test_cli_all_lists_skipped_with_reason(exported_dir):
     for a in available_runtimes():
         if not a:
             assert f"skipped {a.name}:" in proc.stdout
+
+
+def _with_dataset(src, dst, dataset):
+    """A copy of the ONNX file ``src`` whose metadata records ``dataset`` (None: no record)."""
+    proto = onnx.load(str(src))
+    kept = [(p.key, p.value) for p in proto.metadata_props if p.key != "dataset"]
+    del proto.metadata_props[:]
+    for key, value in kept + ([("dataset", dataset)] if dataset else []):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, str(dst))
+    return dst
+
+
+def test_inputs_come_from_the_dataset_the_model_records(exported_dir, tmp_path, digits):
+    from lenet_deploy.pairing import pair
+    from lenet_deploy.parity import _test_dataset
+
+    logs = []
+    assert _test_dataset(pair(exported_dir), logs.append).name == "digits"  # what it trained on
+    folder = tmp_path / "m"
+    folder.mkdir()
+    shutil.copy(exported_dir / "lenet.pt", folder / "lenet.pt")
+    _with_dataset(exported_dir / "lenet.onnx", folder / "lenet.onnx", None)
+    assert _test_dataset(pair(folder), logs.append).name == "mnist5k"  # records none: default
+    _with_dataset(exported_dir / "lenet.onnx", folder / "lenet.onnx", f"mnist:{tmp_path}/gone")
+    assert _test_dataset(pair(folder), logs.append).name == "mnist5k"
+    (line,) = logs
+    assert line.startswith(f"dataset 'mnist:{tmp_path}/gone' cannot be loaded here")
+    assert line.endswith("using mnist5k")

@@ -10,6 +10,8 @@ def test_pipeline_end_to_end(tmp_path):
         "pipeline",
         "--out",
         str(out),
+        "--data",
+        "digits",  # small and fast; the default dataset is tested on a subset in test_train
         "--epochs",
         "2",
         "--exporter",

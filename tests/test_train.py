@@ -10,16 +10,28 @@ from lenet_deploy.train import TrainConfig, fit, train
 
 
 def test_few_steps_lower_the_loss(digits):
-    result = fit(TrainConfig(epochs=3, seed=0), digits, progress=False)
+    result = fit(TrainConfig(epochs=3, seed=0), digits)
     losses = [h["loss"] for h in result.history]
     assert losses[-1] < losses[0] * 0.7, losses
     assert result.test_accuracy > 0.5
 
 
+def test_default_dataset_is_mnist5k_and_learns_from_a_subset():
+    import dataclasses
+
+    from lenet_deploy.data import load_dataset
+
+    assert TrainConfig().data == "mnist5k"
+    full = load_dataset()
+    small = dataclasses.replace(full, x_train=full.x_train[::8], y_train=full.y_train[::8])
+    result = fit(TrainConfig(epochs=3, seed=0), small)
+    assert result.test_accuracy > 0.5  # 500 images, 3 epochs; chance is 0.1
+
+
 def test_same_seed_same_weights(digits):
-    a = fit(TrainConfig(epochs=1, seed=3), digits, progress=False).model.state_dict()
-    b = fit(TrainConfig(epochs=1, seed=3), digits, progress=False).model.state_dict()
-    c = fit(TrainConfig(epochs=1, seed=4), digits, progress=False).model.state_dict()
+    a = fit(TrainConfig(epochs=1, seed=3), digits).model.state_dict()
+    b = fit(TrainConfig(epochs=1, seed=3), digits).model.state_dict()
+    c = fit(TrainConfig(epochs=1, seed=4), digits).model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(a["net.conv1.weight"], c["net.conv1.weight"])
 
@@ -30,13 +42,14 @@ def test_train_writes_checkpoint_and_metrics(trained_dir):
         assert key in metrics
     model, meta = load_checkpoint(trained_dir / "lenet.pt")
     assert meta["dataset"] == "digits" and meta["split_seed"] == 0
+    assert meta["test_size"] == metrics["test_size"] == 450
     assert meta["test_accuracy"] == metrics["test_accuracy"]
     assert meta["torch_version"] == torch.__version__ and "created" in meta
     assert 0 < float(model.mean) < 1 and float(model.std) > 0
 
 
 def test_failure_mid_run_keeps_existing_checkpoint(tmp_path, monkeypatch):
-    train(TrainConfig(epochs=1), tmp_path, progress=False)
+    train(TrainConfig(data="digits", epochs=1), tmp_path)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     calls = {"n": 0}
     real_step = torch.optim.AdamW.step
@@ -49,12 +62,12 @@ def test_failure_mid_run_keeps_existing_checkpoint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch.optim.AdamW, "step", failing_step)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        train(TrainConfig(epochs=2, seed=9), tmp_path, progress=False)
+        train(TrainConfig(data="digits", epochs=2, seed=9), tmp_path)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
 def test_failure_while_saving_keeps_existing_checkpoint(tmp_path, monkeypatch):
-    train(TrainConfig(epochs=1), tmp_path, progress=False)
+    train(TrainConfig(data="digits", epochs=1), tmp_path)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
 
     def broken_save(obj, f, *a, **k):  # the checkpoint is serialised in memory, then written
@@ -63,7 +76,7 @@ def test_failure_while_saving_keeps_existing_checkpoint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(train_mod.torch, "save", broken_save)
     with pytest.raises(OSError, match="disk full"):
-        train(TrainConfig(epochs=1, seed=5), tmp_path, progress=False)
+        train(TrainConfig(data="digits", epochs=1, seed=5), tmp_path)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
@@ -71,7 +84,7 @@ def test_unwritable_output_fails_before_training(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(ArtifactError, match="cannot write to output directory"):
-        train(TrainConfig(epochs=1), blocker / "sub", progress=False)
+        train(TrainConfig(epochs=1), blocker / "sub")
 
 
 def test_progress_reports_steps_done_and_total(digits):

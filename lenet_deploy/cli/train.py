@@ -12,7 +12,7 @@ from ._settings import add_train_options, train_config
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "train",
-        help="train LeNet on the embedded digits (or MNIST IDX files)",
+        help="train LeNet on the embedded MNIST-5k digits (or digits / MNIST IDX files)",
         description="Train LeNet with autograd and write DIR/lenet.pt and DIR/metrics.json "
         "(atomically: a failed run keeps the old files).",
     )

@@ -15,11 +15,13 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "verify",
         help="check every runtime computes what the reference does (parity)",
-        description="Run every runtime on the real test split and edge inputs (zeros, ones, "
-        "noise, batches of 1/3/7/1000) and compare with the reference by the policy of the "
+        description="Run every runtime on the test split of the dataset the model records (else "
+        "mnist5k) and edge inputs (zeros, ones, noise, batches of 1/3/7/1000) and compare "
+        "with the reference by the policy of the "
         "precision it computes in: fp32 elementwise (|a-b| <= atol + rtol*|ref|) and by top-1; "
         "bf16 by top-1 agreement and accuracy. Exit 0: all pass; 1: a parity failure; "
-        "2: an error (missing model, unknown or unavailable named runtime).",
+        "2: an error (missing model, unknown or unavailable named runtime, an ONNX file and a "
+        "checkpoint that are different models).",
     )
     p.add_argument(
         "--model",
@@ -37,7 +39,8 @@ def register(subparsers) -> None:
     p.add_argument(
         "--reference",
         default=DEFAULT_REFERENCE,
-        help="runtime the others are compared with (default: %(default)s)",
+        help="runtime the others are compared with (default: %(default)s), or the checkpoint "
+        "a --model X.onnx was exported from (Y.pt; found beside it by its sha256 otherwise)",
     )
     p.add_argument(
         "--reference-model",
@@ -54,12 +57,15 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..formatting import parity_table
+    from ..pairing import is_checkpoint_path
     from ..parity import verify
 
+    checkpoint = args.reference if is_checkpoint_path(args.reference) else None
     report = verify(
         args.model,
         args.runtimes,
-        reference=args.reference,
+        reference=DEFAULT_REFERENCE if checkpoint else args.reference,
+        checkpoint=checkpoint,
         atol=args.atol,
         rtol=args.rtol,
         options=options(args),

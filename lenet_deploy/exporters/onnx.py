@@ -20,7 +20,6 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +28,17 @@ import numpy as np
 from .._io import atomic_write_bytes, check_outputs, ensure_writable_dir
 from .._optional import require
 from ..errors import ExportError, first_line
-from ..spec import CLASS_LABELS, INPUT_NAME, NUM_CLASSES, OUTPUT_NAME
+from ..spec import INPUT_NAME, OUTPUT_NAME
 from .gates import Gate, run_gates
+from .metadata import attach_metadata, build_metadata, read_metadata
+
+__all__ = ["ExportReport", "Gate", "export_onnx", "read_metadata", "run_gates"]
 
 EXPORTERS = ("dynamo", "torchscript")
 #: Supported opsets per exporter (inclusive). The dynamo exporter emits opset >= 18 only.
 OPSET_RANGE = {"dynamo": (18, 23), "torchscript": (7, 20)}
 DEFAULT_OPSET = 20
 EXAMPLE_BATCH = 2  # >= 2 so the exporter keeps the batch dimension symbolic
-PRODUCER = "lenet-deploy"
 
 
 @dataclass
@@ -70,12 +71,16 @@ def export_onnx(
     verbose: bool = False,
     log: Callable[[str], None] | None = None,
     parity_images: np.ndarray | None = None,
+    mean: float | None = None,
+    std: float | None = None,
 ) -> ExportReport:
     """Export a LeNet (module, or checkpoint path) to ``path``; raise ExportError if a gate fails.
 
     ``opset`` defaults to ``DEFAULT_OPSET`` (20). ``exporter`` is ``"dynamo"`` (default) or
     ``"torchscript"``. ``log`` receives one line per stage; with ``verbose`` the exporter's own
-    output is shown too. ``parity_images`` defaults to the digits test split.
+    output is shown too. ``parity_images`` defaults to the default dataset's test split.
+    ``mean``/``std`` bake a training ``Normalize(mean, std)`` into the graph, for a plain
+    state_dict that records none (a lenet-deploy checkpoint carries its own).
     """
     say = log or (lambda _msg: None)
     start = time.perf_counter()
@@ -98,17 +103,18 @@ def export_onnx(
     check_outputs([(target, "onnx")], [source] if source else [])
 
     model, source_meta = _resolve_model(model_or_checkpoint)
+    model = _with_normalization(model, source_meta, mean, std)
     t0 = time.perf_counter()
     proto = _export_proto(model, opset, exporter, verbose)
     export_seconds = time.perf_counter() - t0
     say(f"exported with the {exporter} exporter, opset {opset} ({export_seconds:.1f} s)")
 
-    metadata = _metadata(source_meta, exporter, opset)
-    _attach_metadata(proto, metadata)
+    metadata = build_metadata(source_meta, float(model.mean), float(model.std), exporter, opset)
+    attach_metadata(proto, metadata)
     if parity_images is None:
         from ..data import load_dataset
 
-        parity_images = load_dataset("digits").x_test
+        parity_images = load_dataset().x_test
     gates = run_gates(proto, model, parity_images, log=say)
     report = ExportReport(None, exporter, opset, gates, metadata, export_seconds)
     if not all(gates):
@@ -145,6 +151,25 @@ def _resolve_model(obj: Any):
     model, meta = load_checkpoint(obj)
     meta["source"] = str(obj)
     return model, meta
+
+
+def _with_normalization(model, source_meta: dict, mean: float | None, std: float | None):
+    """The model with ``Normalize(mean, std)`` in front, when the user supplies one."""
+    if mean is None and std is None:
+        return model
+    if mean is None or std is None:
+        raise ExportError("give --mean and --std together (the Normalize you trained with)")
+    if not (np.isfinite(mean) and np.isfinite(std) and std > 0):
+        raise ExportError(f"--std must be a positive number and --mean finite; got {mean}, {std}")
+    if (float(model.mean), float(model.std)) != (0.0, 1.0):
+        raise ExportError(
+            f"{source_meta.get('source', 'the model')} already normalises its input "
+            f"((x - {float(model.mean):.6g}) / {float(model.std):.6g}); --mean/--std would "
+            "apply a second normalisation: leave them out"
+        )
+    from ..model import DeployableLeNet
+
+    return DeployableLeNet(model.net, mean, std).eval()
 
 
 @contextlib.contextmanager
@@ -207,53 +232,3 @@ def _export_proto(model, opset: int, exporter: str, verbose: bool):
     if got != opset:
         raise ExportError(f"asked the {exporter} exporter for opset {opset} but it wrote {got}")
     return proto
-
-
-def _metadata(source: dict, exporter: str, opset: int) -> dict[str, str]:
-    import onnx
-    import torch
-
-    return {
-        "class_labels": ",".join(CLASS_LABELS),
-        "input_name": INPUT_NAME,
-        "input_shape": "batch,1,32,32",
-        "input_range": "0,1",
-        "preprocessing": source.get(
-            "preprocessing", "float32 pixels in [0,1], (N,1,32,32); normalisation inside the graph"
-        ),
-        "source_checkpoint": str(source.get("source", "")),
-        "source_checkpoint_sha256": str(source.get("checkpoint_sha256", "")),
-        "dataset": str(source.get("dataset", "")),
-        "test_accuracy": str(source.get("test_accuracy", "")),
-        "torch_version": str(torch.__version__),
-        "onnx_version": onnx.__version__,
-        "exporter": exporter,
-        "opset": str(opset),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-def _attach_metadata(proto, metadata: dict[str, str]) -> None:
-    from .. import __version__
-
-    proto.producer_name = PRODUCER
-    proto.producer_version = __version__
-    proto.model_version = 1
-    proto.doc_string = (
-        "LeNet (PyTorch tutorial architecture) classifying 32x32 grayscale digits. Input "
-        f"'{INPUT_NAME}': float32 [batch,1,32,32], raw pixels in [0,1], bright digit on dark "
-        f"background. Output '{OUTPUT_NAME}': float32 [batch,{NUM_CLASSES}] logits for classes "
-        + ",".join(CLASS_LABELS)
-    )
-    del proto.metadata_props[:]
-    for key, value in metadata.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-
-
-def read_metadata(path: str | os.PathLike) -> dict[str, str]:
-    """The ``metadata_props`` of an exported file, as a dict (no weights are parsed twice)."""
-    import onnx
-
-    proto = onnx.load(str(path), load_external_data=False)
-    return {p.key: p.value for p in proto.metadata_props}

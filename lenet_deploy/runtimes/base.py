@@ -24,14 +24,19 @@ _LOGITS = NUM_CLASSES
 _ENGINE_CHUNK = LIMITS.engine_chunk
 # Module-level names for the per-call checks: a global lookup instead of two attribute ones.
 _ndarray, _vdot, _isfinite = np.ndarray, np.vdot, math.isfinite
+#: Pixels may stray this far outside [0, 1] (resampling overshoot) before a batch is refused.
+RANGE_TOLERANCE = 1e-3
+_LOW, _HIGH = -RANGE_TOLERANCE, 1.0 + RANGE_TOLERANCE
 
 
-def validate_batch(x: Any, check_finite: bool = True) -> np.ndarray:
+def validate_batch(x: Any, check_pixels: bool = True) -> np.ndarray:
     """Return ``x`` as a C-contiguous float32 (N, 1, 32, 32) array, or raise InputError.
 
-    Real dtypes (float16/64, ints) are converted; strings, objects, booleans and complex numbers
-    are refused, as are empty batches and (with ``check_finite``) non-finite values. The message
-    names what was expected, what was given, and how to fix the common mistakes.
+    Float dtypes (16/64) are converted. Integer pixels are refused rather than guessed at (uint8
+    0..255 taken as [0, 1] would be silently wrong), as are strings, objects, booleans, complex
+    numbers and empty batches; with ``check_pixels``, so are NaN/inf and values outside [0, 1]
+    beyond ``RANGE_TOLERANCE``. The message names what was expected, what was given, and how to
+    fix the common mistakes.
     """
     if (
         type(x) is np.ndarray
@@ -43,23 +48,39 @@ def validate_batch(x: Any, check_finite: bool = True) -> np.ndarray:
         arr = x  # the hot path: nothing to convert, no copy
     else:
         arr = _coerce(x)
-    if check_finite and not math.isfinite(np.vdot(arr, arr)):
-        ensure_finite(arr)
+    if check_pixels and not _pixels_ok(arr.ravel()):
+        ensure_pixels(arr)
     return arr
 
 
-def ensure_finite(arr: np.ndarray) -> None:
-    """Raise InputError if ``arr`` holds NaN or inf (the exact, slow check).
+def _pixels_ok(flat: np.ndarray) -> bool:
+    """Whether every value of a 1-D array is finite and in [0, 1] within the tolerance.
 
-    Callers use a cheap signal first -- a sum of squares is finite for pixels in [0, 1] and
-    non-finite with any NaN or inf -- and come here only when it is not finite, which also
-    happens for huge finite values; those pass.
+    argmin/argmax point at a NaN when there is one, and every comparison with NaN is False, so
+    the batch's min and max check finiteness and range together; argmin/argmax are plain C
+    loops, cheaper than the ufunc reductions behind min()/max().
+    """
+    return bool(_LOW <= flat[flat.argmin()] and flat[flat.argmax()] <= _HIGH)
+
+
+def ensure_pixels(arr: np.ndarray) -> None:
+    """Raise InputError if ``arr`` holds NaN/inf or values outside [0, 1] beyond the tolerance.
+
+    Callers first test the batch's min and max (``_pixels_ok``: NaN or infinite when any value
+    is) and come here only for the message.
     """
     bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
     if bad:
         raise InputError(
             f"expected finite pixel values in [0, 1]; got {bad} NaN/inf value(s) in a batch "
             f"of shape {arr.shape}"
+        )
+    low, high = float(arr.min()), float(arr.max())
+    if low < _LOW or high > _HIGH:
+        fix = "divide by 255" if 1 < high <= 255 and low >= _LOW else "rescale them"
+        raise InputError(
+            f"expected pixels in [0, 1]; got values from {low:g} to {high:g}: {fix}, or load "
+            "pictures with lenet_deploy.images.prepare_image / load_images"
         )
 
 
@@ -73,7 +94,13 @@ def _coerce(x: Any) -> np.ndarray:
             raise InputError(
                 f"expected {INPUT_SPEC.describe()}; got an unconvertible {type(x).__name__} ({exc})"
             ) from None
-        if arr.dtype.kind not in "fiu":
+        if arr.dtype.kind in "iu":
+            raise InputError(
+                f"expected {INPUT_SPEC.describe()}; got integer pixels ({arr.dtype}), which are "
+                "not taken as [0, 1]: pass x.astype(np.float32) / 255 for 0..255 data, or load "
+                "pictures with lenet_deploy.images.prepare_image / load_images"
+            )
+        if arr.dtype.kind != "f":
             raise InputError(
                 f"expected {INPUT_SPEC.describe()}; got dtype {arr.dtype} "
                 f"({type(x).__name__}); pass real-valued pixels"
@@ -104,7 +131,7 @@ def _shape_message(shape: tuple) -> str:
     if len(shape) >= 2 and shape[-2:] == (28, 28):
         return (
             f"{expected}; {got}: 28x28 images, pad them to 32x32 "
-            "(lenet_deploy.data.preprocess does, or np.pad 2 pixels per side)"
+            "(lenet_deploy.data.pad_mnist does, or np.pad 2 pixels per side)"
         )
     return f"{expected}; {got}"
 
@@ -139,9 +166,11 @@ class Runtime(abc.ABC):
     def predict(self, x: Any) -> np.ndarray:
         """Logits, float32 (N, 10), for a batch ``x`` of (N, 1, 32, 32) pixels in [0, 1].
 
-        Batches run in pieces of at most ``chunk_size`` images. What ``_predict`` returns is
-        checked (float32 (n, 10), finite): a broken plug-in, engine or model raises
-        ``errors.ModelError`` instead of passing a wrong answer on.
+        Raises InputError for anything else, including integer pixels, NaN/inf and values
+        outside [0, 1] by more than ``RANGE_TOLERANCE``. Batches run in pieces of at most
+        ``chunk_size`` images. What ``_predict`` returns is checked (float32 (n, 10), finite):
+        a broken plug-in, engine or model raises ``errors.ModelError`` instead of passing a
+        wrong answer on.
         """
         if self._closed:
             raise LenetDeployError(f"{self.name}: predict() called after close()")
@@ -154,9 +183,11 @@ class Runtime(abc.ABC):
             and x.shape[0]
             and x.flags["C_CONTIGUOUS"]  # item lookup: cheaper than the attribute
         ):
-            x = validate_batch(x, check_finite=False)
-        if not _isfinite(_vdot(x, x)):
-            ensure_finite(x)
+            x = validate_batch(x, check_pixels=False)
+        # _pixels_ok inlined (x is C-contiguous here, so ravel is a view, never a copy)
+        flat = x.ravel()
+        if not (_LOW <= flat[flat.argmin()] and flat[flat.argmax()] <= _HIGH):
+            ensure_pixels(x)
         n = x.shape[0]
         if n > self.chunk_size or n > _ENGINE_CHUNK:  # bounded engine memory for any N
             chunk = min(self.chunk_size, _ENGINE_CHUNK)

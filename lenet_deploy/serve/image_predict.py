@@ -6,18 +6,13 @@ same recipe (``decode``) and the same runtime as every other input.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from .. import images
-from ..errors import ImageError
 from ..spec import IMAGE_SIZE
-
-INK_THRESHOLD = 0.3  # a model-input pixel at least this bright counts as ink
-MIN_INK_PIXELS = 4  # fewer ink pixels in the 32x32 input: "no digit found"
 
 #: ``decode(data) -> (pixels float32 (1, 32, 32) in [0, 1], has_digit)``; raises ImageError.
 Decode = Callable[[bytes], tuple[np.ndarray, bool]]
@@ -53,32 +48,6 @@ def make_predict_image(runtime: Any, decode: Decode) -> Callable[[bytes], dict]:
 
 
 def decode_upload(data: bytes) -> tuple[np.ndarray, bool]:
-    """PNG/JPEG bytes -> (pixels (1, 32, 32) in [0, 1], has_digit): the server's decode.
-
-    The one place to switch: ``images.decode_image_bytes`` (issue 10's MNIST recipe) when the
-    library has it, else the interim recipe below.
-    """
-    decode = getattr(images, "decode_image_bytes", None)
-    if decode is not None:
-        return decode(data)
-    return _interim_decode(data)
-
-
-def _interim_decode(data: bytes) -> tuple[np.ndarray, bool]:
-    """Until ``images.decode_image_bytes`` lands: composite on white paper, then
-    ``images.to_model_input``; "a digit" = at least MIN_INK_PIXELS ink pixels."""
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.load()
-            if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
-                # Transparent pixels are paper: a naive "L" conversion would make them black,
-                # the same as the ink, and the drawing would vanish.
-                paper = Image.new("RGBA", img.size, (255, 255, 255, 255))
-                img = Image.alpha_composite(paper, img.convert("RGBA"))
-            gray = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageError(f"unreadable image ({exc})") from None
-    pixels = images.to_model_input(gray[None], "upload")[0]
-    return pixels, int((pixels > INK_THRESHOLD).sum()) >= MIN_INK_PIXELS
+    """PNG/JPEG bytes -> (pixels (1, 32, 32) in [0, 1], has_digit): the server's decode, the
+    library's one recipe (``images.decode_image_bytes``; transparent pixels are paper)."""
+    return images.decode_image_bytes(data, "upload")

@@ -6,9 +6,11 @@ import torch
 from conftest import assert_one_line_error, run_cli
 from onnx import numpy_helper
 
+from lenet_deploy.artifacts import file_sha256
 from lenet_deploy.errors import ExportError
 from lenet_deploy.exporters.onnx import export_onnx, read_metadata, run_gates
-from lenet_deploy.model import LeNet, file_sha256, load_checkpoint
+from lenet_deploy.images import RECIPE
+from lenet_deploy.model import LeNet, load_checkpoint
 
 
 @pytest.fixture(scope="module", params=["dynamo", "torchscript"])
@@ -65,8 +67,17 @@ def test_metadata_is_present_and_correct(exported, trained_dir):
     assert meta["class_labels"] == "0,1,2,3,4,5,6,7,8,9"
     assert meta["input_range"] == "0,1" and meta["input_shape"] == "batch,1,32,32"
     assert meta["source_checkpoint_sha256"] == file_sha256(trained_dir / "lenet.pt")
-    assert meta["dataset"] == "digits"
+    assert meta["dataset"] == "digits" and meta["test_size"] == "450"
     assert float(meta["test_accuracy"]) == pytest.approx(ckpt_meta["test_accuracy"])
+    assert meta["preprocessing"] == RECIPE and meta["precision"] == "float32"
+    assert meta["input_polarity"].startswith("bright digit on a dark background")
+    assert meta["normalization"].startswith("inside the graph: (x - 0.")
+    assert meta["tensor.image"].startswith("float32 [batch,1,32,32]")
+    docs = {
+        v.name: v.doc_string
+        for v in [*onnx.load(str(path)).graph.input, *onnx.load(str(path)).graph.output]
+    }
+    assert docs["image"] == meta["tensor.image"] and docs["logits"] == meta["tensor.logits"]
     assert meta["exporter"] == exporter and meta["opset"] == "20"
     assert meta["torch_version"] == str(torch.__version__)
     assert meta["onnx_version"] == onnx.__version__ and meta["created"]
@@ -193,6 +204,43 @@ def test_every_failed_gate_is_reported(good_file, digits, monkeypatch):
     assert path.read_bytes() == before
 
 
+def test_plain_state_dict_says_none_and_bakes_mean_std(tmp_path, digits):
+    net = LeNet().eval()
+    torch.save(net.state_dict(), tmp_path / "tut.pt")
+    export_onnx(
+        tmp_path / "tut.pt",
+        tmp_path / "plain.onnx",
+        exporter="torchscript",
+        parity_images=digits.x_test[:8],
+    )
+    meta = read_metadata(tmp_path / "plain.onnx")
+    assert meta["normalization"].startswith("none")
+    assert not {"dataset", "test_accuracy", "test_size"} & set(meta)  # unknown: not written
+    export_onnx(
+        tmp_path / "tut.pt",
+        tmp_path / "norm.onnx",
+        exporter="torchscript",
+        parity_images=digits.x_test[:8],
+        mean=0.1307,
+        std=0.3081,
+    )
+    assert read_metadata(tmp_path / "norm.onnx")["normalization"] == (
+        "inside the graph: (x - 0.1307) / 0.3081"
+    )
+    session = ort.InferenceSession(str(tmp_path / "norm.onnx"), providers=["CPUExecutionProvider"])
+    x = digits.x_test[:4]
+    with torch.inference_mode():
+        want = net((torch.from_numpy(x) - 0.1307) / 0.3081).numpy()
+    np.testing.assert_allclose(session.run(None, {"image": x})[0], want, atol=1e-5, rtol=1e-4)
+
+
+def test_mean_std_refused_on_a_checkpoint_that_normalises(trained_dir, tmp_path):
+    with pytest.raises(ExportError, match="second normalisation"):
+        export_onnx(trained_dir / "lenet.pt", tmp_path / "m.onnx", mean=0.1, std=0.3)
+    with pytest.raises(ExportError, match="together"):
+        export_onnx(trained_dir / "lenet.pt", tmp_path / "m.onnx", mean=0.1)
+
+
 def test_unsupported_opset_and_exporter(tmp_path):
     with pytest.raises(ExportError, match="opset 12 is not supported by the dynamo exporter"):
         export_onnx(LeNet(), tmp_path / "m.onnx", opset=12)
@@ -307,10 +355,32 @@ def test_cli_gate_failure_lists_every_check_once(good_file, digits, monkeypatch,
     assert path.read_bytes() == before
 
 
-def test_cli_default_checkpoint_is_trained_first(tmp_path):
-    proc = run_cli("export", "--exporter", "torchscript", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert "lenet.pt not found: training on digits for 30 epochs" in proc.stderr
+def test_cli_default_checkpoint_is_trained_first(tmp_path, monkeypatch, capsys):
+    import functools
+
+    from lenet_deploy import cli, train
+
+    # The real default (mnist5k, 30 epochs) is a benchmark's job; one epoch on digits here.
+    quick = functools.partial(train.TrainConfig, data="digits", epochs=1)
+    monkeypatch.setattr(train, "TrainConfig", quick)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["export", "--exporter", "torchscript"]) == 0
+    out, err = capsys.readouterr()
+    assert "lenet.pt not found: training on digits for 1 epochs" in err
     assert (tmp_path / "artifacts" / "lenet.pt").exists()
     assert (tmp_path / "artifacts" / "lenet.onnx").exists()
-    assert "all 3 gates passed" in proc.stdout
+    assert "all 3 gates passed" in out
+
+
+def test_cli_mean_needs_std(trained_dir, tmp_path):
+    proc = run_cli(
+        "export",
+        "--checkpoint",
+        str(trained_dir / "lenet.pt"),
+        "--out",
+        str(tmp_path / "m.onnx"),
+        "--mean",
+        "0.1307",
+    )
+    assert_one_line_error(proc, "give --mean and --std together")
+    assert not (tmp_path / "m.onnx").exists()

@@ -186,10 +186,13 @@ def test_predict_memory_does_not_grow_with_the_number_of_images(tmp_path, export
     peaks = {}
     for n in (5_000, 15_000):
         path = tmp_path / f"{n}.npy"
-        np.save(path, rng.integers(0, 255, (n, 28, 28), dtype=np.uint8))
+        # 16x16 noise: the recipe's cheap path (flat paper), and each image still becomes a
+        # 32x32 float32 model input, so memory that grew with N would show
+        np.save(path, rng.integers(0, 255, (n, 16, 16), dtype=np.uint8))
         code = cli_code("predict", str(path), "--model", str(exported_dir)).replace(
             "import sys", "import os, sys\nsys.stdout = open(os.devnull, 'w')"
         )
         proc, peaks[n] = run_measured(code, timeout=300)
-        assert proc.returncode == 0, proc.stderr
+        # noise holds no digit: every image is answered "no digit", which exits 1 (EXIT_FAILED)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert peaks[15_000] - peaks[5_000] < 40, peaks

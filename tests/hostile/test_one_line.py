@@ -167,7 +167,9 @@ def test_onnx_refused_at_run_time_is_one_line(capsys, tmp_path):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     onnx.save(model, str(tmp_path / "bad.onnx"))
-    np.save(tmp_path / "x.npy", np.zeros((28, 28), np.uint8))
+    x = np.zeros((28, 28), np.uint8)
+    x[4:24, 12:16] = 255  # a stroke: a blank page would be "no digit" and never reach the model
+    np.save(tmp_path / "x.npy", x)
     proc = run_inproc(
         capsys, "predict", str(tmp_path / "x.npy"), "--model", str(tmp_path / "bad.onnx")
     )

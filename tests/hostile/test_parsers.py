@@ -83,7 +83,9 @@ def test_npy_reader(fuzz_dir, edits, cut):
     except ImageError as exc:
         assert "\n" not in str(exc)
         return
-    assert x.dtype == np.float32 and x.shape[1:] == (1, 32, 32) and np.isfinite(x).all()
+    px = x.pixels
+    assert px.dtype == np.float32 and px.shape[1:] == (1, 32, 32) and np.isfinite(px).all()
+    assert x.has_digit.shape == (len(px),) and not px[~x.has_digit].any()
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +124,8 @@ def test_picture_reader(fuzz_dir, edits, cut):
     except ImageError as exc:
         assert "\n" not in str(exc)
         return
-    assert x.shape == (1, 1, 32, 32) and np.isfinite(x).all()
+    assert x.pixels.shape == (1, 1, 32, 32) and np.isfinite(x.pixels).all()
+    assert x.has_digit.shape == (1,)
 
 
 def test_checkpoint_error_type_is_the_documented_one(tmp_path):

@@ -7,7 +7,13 @@ import pytest
 import torch
 from helpers_hostile import error_line, run_inproc, sha256
 
-from lenet_deploy.errors import ArtifactError, CheckpointError, LimitError, ModelError
+from lenet_deploy.errors import (
+    ArtifactError,
+    CheckpointError,
+    InputError,
+    LimitError,
+    ModelError,
+)
 from lenet_deploy.model import load_checkpoint
 from lenet_deploy.runtimes import Runtime, load_runtime
 
@@ -99,9 +105,11 @@ def test_train_flags_out_of_range_are_refused(capsys, tmp_path, flags, fragment)
 
 @pytest.mark.parametrize("name", ["ort-cpu", "torch-cpu"])
 def test_float32_max_pixels_never_give_nan_probabilities(exported_dir, name):
+    # Pixels outside [0, 1] are refused before the engine runs (they would overflow the logits)
     x = np.full((2, 1, 32, 32), np.finfo(np.float32).max, np.float32)
-    with load_runtime(name, exported_dir) as rt, pytest.raises(ModelError, match="non-finite"):
-        rt.predict_proba(x)
+    with load_runtime(name, exported_dir) as rt:
+        with pytest.raises(InputError, match=r"expected pixels in \[0, 1\]"):
+            rt.predict_proba(x)
 
 
 def _onnx_with_output(path, classes: int, dtype) -> None:

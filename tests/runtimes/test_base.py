@@ -10,10 +10,30 @@ def test_float32_contiguous_passes_through_without_copy():
     assert validate_batch(x) is x
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float16, np.uint8, np.int32])
-def test_real_dtypes_are_converted(dtype):
+@pytest.mark.parametrize("dtype", [np.float64, np.float16])
+def test_float_dtypes_are_converted(dtype):
     out = validate_batch(np.ones((3, 1, 32, 32), dtype))
     assert out.dtype == np.float32 and out.shape == (3, 1, 32, 32) and out.max() == 1
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.uint16])
+def test_integer_pixels_are_refused_with_the_fix(dtype):
+    with pytest.raises(InputError, match=r"integer pixels.*/ 255"):
+        validate_batch(np.full((2, 1, 32, 32), 200, dtype))
+
+
+@pytest.mark.parametrize(
+    "value,fragment", [(255.0, "divide by 255"), (1.5, "divide by 255"), (-0.2, "rescale")]
+)
+def test_floats_outside_0_1_are_refused_everywhere(value, fragment):
+    x = np.zeros((2, 1, 32, 32), np.float32)
+    x[1, 0, 5, 5] = value  # one pixel is enough: the hot path is checked too
+    with pytest.raises(InputError, match=fragment):
+        validate_batch(x)
+    with pytest.raises(InputError, match=fragment):
+        Echo().predict(x)
+    x[1, 0, 5, 5] = 1.0005  # resampling overshoot within the tolerance passes
+    assert validate_batch(x) is x
 
 
 def test_non_contiguous_is_made_contiguous():
@@ -63,9 +83,24 @@ def test_non_finite_values(bad):
         validate_batch(x)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", [0, 1023, 2047])
+def test_non_finite_values_are_refused_on_the_hot_path(bad, where):
+    # 0 and 1 present as well: a NaN must not hide behind a valid min or max
+    x = np.zeros((2, 1, 32, 32), np.float32)
+    x[0, 0, 9, 9] = 1.0
+    x.reshape(-1)[where] = bad
+    rt = Echo()
+    with pytest.raises(InputError, match="1 NaN/inf value"):
+        rt.predict(x)
+    assert rt.calls == []
+
+
 def test_huge_finite_values_are_not_mistaken_for_inf():
     x = np.full((1, 1, 32, 32), 3e30, np.float32)  # the sum of squares overflows
-    assert validate_batch(x) is x
+    with pytest.raises(InputError, match="pixels in") as err:
+        validate_batch(x)
+    assert "NaN" not in str(err.value)
 
 
 class Echo(Runtime):

@@ -52,12 +52,25 @@ def test_softmax_is_stable_for_large_logits():
     np.testing.assert_allclose(out, [[1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3]])
 
 
-def test_decode_upload_switches_to_the_library_recipe_when_it_exists(monkeypatch):
+def test_decode_upload_is_the_library_recipe_on_a_canvas_png():
+    import io
+
+    from PIL import Image, ImageDraw
+
     from lenet_deploy import images
     from lenet_deploy.serve.image_predict import decode_upload
 
-    blank = np.zeros((1, 32, 32), np.float32)
-    fake = lambda data: (blank, data == b"7")  # noqa: E731
-    monkeypatch.setattr(images, "decode_image_bytes", fake, raising=False)
-    pixels, has_digit = decode_upload(b"7")
-    assert pixels is blank and has_digit is True
+    canvas = Image.new("RGBA", (280, 280), (0, 0, 0, 0))  # a canvas export: transparent page
+    ImageDraw.Draw(canvas).line([(140, 40), (140, 240)], fill=(20, 20, 20, 255), width=18)
+    buf = io.BytesIO()
+    canvas.save(buf, format="PNG")
+    pixels, has_digit = decode_upload(buf.getvalue())
+    expected, expected_digit = images.decode_image_bytes(buf.getvalue())
+    assert has_digit is expected_digit is True
+    np.testing.assert_array_equal(pixels, expected)
+    assert pixels.shape == (1, 32, 32) and pixels.max() == pytest.approx(1.0)
+    blank = io.BytesIO()
+    Image.new("RGBA", (280, 280), (0, 0, 0, 0)).save(blank, format="PNG")
+    assert decode_upload(blank.getvalue())[1] is False
+    with pytest.raises(ImageError):
+        decode_upload(b"not an image")

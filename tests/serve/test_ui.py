@@ -75,13 +75,17 @@ def multipart(field, filename, data, boundary="lenetXYZ--boundary"):
 
 @pytest.fixture(scope="module")
 def digit(digits, exported_dir):
-    """A test digit (32, 32) and the probabilities ort-cpu gives its 8-bit quantised pixels."""
+    """A test digit (32, 32) and the probabilities ort-cpu gives it as a picture: its 8-bit
+    quantised ink on white paper, through the image recipe."""
+    from lenet_deploy.images import prepare_image
     from lenet_deploy.runtimes import load_runtime
 
     pixels = digits.x_test[0, 0]
-    quantised = np.round(pixels * 255).astype(np.float32)[None, None] / 255
+    on_paper = 255 - np.round(pixels * 255).astype(np.uint8)
+    model_input, has_digit = prepare_image(on_paper)
+    assert has_digit
     with load_runtime("ort-cpu", exported_dir) as rt:
-        expected = softmax(rt.predict(quantised))[0]
+        expected = softmax(rt.predict(model_input[None]))[0]
     return pixels, expected
 
 
