@@ -116,6 +116,7 @@ def check_train_config(cfg: Any, limits: Limits = LIMITS) -> None:
     check_number("lr", cfg.lr, 0.0, limits.max_lr, low_inclusive=False, limit="max_lr")
     check_number("weight_decay", cfg.weight_decay, 0.0, 1.0)
     check_number("seed", cfg.seed, 0, limits.max_seed, integer=True, limit="max_seed")
+    check_number("threads", getattr(cfg, "threads", 1), 1, 1024, integer=True)
 
 
 def check_bench_settings(settings: Any, limits: Limits = LIMITS) -> None:

@@ -50,6 +50,10 @@ class TrainConfig:
     max_rotation: float = 15.0
     max_scale: float = 0.1
     label_smoothing: float = 0.1
+    #: torch intra-op threads while training. LeNet's layers at batch 32 are too small to split:
+    #: on 2 cores a second thread costs several times the CPU for no speed-up
+    #: (benchmarks/train_accuracy.py); the process's previous setting is restored afterwards.
+    threads: int = 1
 
 
 @dataclass
@@ -111,6 +115,15 @@ def fit(
             f"dataset {ds.name!r} has {len(ds.x_train)} training and {len(ds.x_test)} test "
             "images; both splits need at least one"
         )
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        return _fit(cfg, ds, progress, on_epoch)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _fit(cfg, ds, progress, on_epoch) -> TrainResult:
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     mean, std = float(ds.x_train.mean()), float(ds.x_train.std())

@@ -92,3 +92,30 @@ def test_progress_reports_steps_done_and_total(digits):
     fit(TrainConfig(epochs=1, batch_size=500), digits, progress=lambda *a: calls.append(a))
     steps = -(-len(digits.y_train) // 500)
     assert calls == [(i, steps) for i in range(1, steps + 1)]
+
+
+def test_training_uses_its_thread_setting_and_restores_the_callers():
+    import torch
+
+    from lenet_deploy.data import load_dataset
+    from lenet_deploy.train import TrainConfig, fit
+
+    ds = load_dataset("digits")
+    seen = []
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)  # a caller's setting that differs from the config's
+    try:
+        cfg = TrainConfig(data="digits", epochs=1, threads=1)
+        fit(cfg, ds, progress=lambda done, total: seen.append(torch.get_num_threads()))
+        assert seen and set(seen) == {1}
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_thread_setting_is_validated():
+    from lenet_deploy.errors import LenetDeployError
+    from lenet_deploy.train import TrainConfig, fit
+
+    with pytest.raises(LenetDeployError, match="threads"):
+        fit(TrainConfig(data="digits", epochs=1, threads=0))
