@@ -13,14 +13,22 @@ from typing import Any
 from ..cli_guard import EXIT_ERROR, EXIT_FAILED  # noqa: F401 - the documented exit codes
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def in_range(kind: type, low: float, high: float | None = None, what: str = "a number"):
+    """An argparse type: ``kind(text)`` within [low, high], else an error naming ``what``."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not (value >= low and (high is None or value <= high)):  # NaN fails both
+            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
+        return value
+
+    return parse
+
+
+positive_int = in_range(int, 1, what="a positive integer")
 
 
 def positive_float(text: str) -> float:

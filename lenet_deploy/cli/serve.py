@@ -4,27 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import positive_int
+from ._common import in_range, positive_int
 
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port in 0..65535, got {value}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
+_port = in_range(int, 0, 65535, what="a port in 0..65535")
+_non_negative_float = in_range(float, 0.0, what="a number >= 0")
 
 
 def register(subparsers) -> None:
