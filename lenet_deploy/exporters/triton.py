@@ -14,7 +14,6 @@ extra), then checked against the model's signature, as Triton does when it loads
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import shutil
@@ -23,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
 
+from ..artifacts import file_sha256
 from ..errors import MissingDependencyError, PackageError, first_line
 from ..spec import CHANNELS, CLASS_LABELS, IMAGE_SIZE, INPUT_NAME, NUM_CLASSES, OUTPUT_NAME
 
@@ -221,7 +221,7 @@ def verified_model(path: str | os.PathLike) -> tuple[Path, str]:
     model = resolve(path, ArtifactKind.ONNX)
     with load_runtime("ort-cpu", model, threads=1):  # checks the file loads and its signature
         pass
-    return model, hashlib.sha256(model.read_bytes()).hexdigest()
+    return model, file_sha256(model)
 
 
 def write_repository(stage: Path, model: Path, sha256: str, settings: TritonSettings) -> list[str]:
@@ -236,7 +236,7 @@ def write_repository(stage: Path, model: Path, sha256: str, settings: TritonSett
     version_dir = model_dir / str(settings.version)
     version_dir.mkdir(parents=True)
     shutil.copyfile(model, version_dir / "model.onnx")
-    if hashlib.sha256((version_dir / "model.onnx").read_bytes()).hexdigest() != sha256:
+    if file_sha256(version_dir / "model.onnx") != sha256:
         raise PackageError(f"{model} changed while it was being copied; run package again")
     (model_dir / "config.pbtxt").write_text(config, encoding="utf-8")
     (model_dir / LABELS_NAME).write_text("\n".join(CLASS_LABELS) + "\n", encoding="utf-8")

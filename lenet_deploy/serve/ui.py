@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -26,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ..artifacts import file_sha256
 from ..errors import LenetDeployError, first_line
 from .batcher import Overloaded
 from .image_predict import decode_upload, make_predict_image
@@ -166,9 +166,7 @@ def _model_file_info(path: str, meta: dict | None) -> dict[str, str]:
     }
 
 
-@functools.lru_cache(maxsize=4)
-def _sha256(path: str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+_sha256 = functools.lru_cache(maxsize=4)(file_sha256)  # the panel asks on every refresh
 
 
 @functools.lru_cache(maxsize=4)

@@ -10,13 +10,13 @@ import time
 
 
 @contextlib.contextmanager
-def running_app(app):
+def running_app(app, lifespan: str = "off"):
     """Serve a Starlette ``app`` with uvicorn on a free loopback port; yields its base URL."""
     import uvicorn
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))  # a free port, held from here on: no race with other tests
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan=lifespan))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:

@@ -2,7 +2,6 @@
 
 import http.client
 import json
-import socket
 import threading
 import time
 
@@ -16,6 +15,8 @@ from starlette.routing import Route  # noqa: E402
 from lenet_deploy.loadtest import encode_body  # noqa: E402
 from lenet_deploy.runtimes import load_runtime  # noqa: E402
 from lenet_deploy.serve.app import ServeSettings, create_app  # noqa: E402
+
+from .harness import running_app  # noqa: E402
 
 
 def _request(port: int, method: str, path: str, body: bytes | None = None, headers=None):
@@ -53,17 +54,9 @@ def test_not_ready_until_the_runtime_has_loaded(exported_dir):
         return load_runtime("ort-cpu", exported_dir, threads=1)
 
     app = create_app(slow_loader, ServeSettings(), extra_routes=[Route("/v1/state", _echo_state)])
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
+    with running_app(app, lifespan="on") as url:
+        port = int(url.rsplit(":", 1)[1])
         deadline = time.monotonic() + 20
-        while not server.started:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
         body, length = encode_body(np.zeros((1, 1, 32, 32), np.float32), binary=True)
         headers = {"Inference-Header-Content-Length": str(length)}
         assert _request(port, "GET", "/v2/health/live")[0] == 200
@@ -90,7 +83,4 @@ def test_not_ready_until_the_runtime_has_loaded(exported_dir):
         assert _request(port, "POST", "/v1/predict", png)[0] == 200
         stats = json.loads(_request(port, "GET", "/v2/models/stats")[1])["model_stats"][0]
         assert stats["inference_count"] == 2
-    finally:
-        server.should_exit = True
-        thread.join(30)
     assert app.state.runtime._closed  # the app loaded it, so the app closed it
