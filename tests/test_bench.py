@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 from conftest import PLUGIN_NAME, assert_one_line_error, run_cli
 
+from lenet_deploy import bench as bench_module
 from lenet_deploy import bench_output
+from lenet_deploy import runtimes as runtimes_pkg
 from lenet_deploy.bench import BenchResult, BenchSettings, Measurement, benchmark, resolve_runtimes
 from lenet_deploy.errors import LenetDeployError, RuntimeUnavailableError
 from lenet_deploy.runtimes import Runtime, available_runtimes, load_runtime
@@ -204,39 +206,74 @@ def test_runtime_object_after_close_is_not_used(exported_dir):
 
 
 class Staged(Sleepy):
-    """A device-style runtime: the benchmark must time its phases through the base-class API."""
+    """A device-style runtime on a fake clock: each phase advances it by a known amount."""
 
     name = "staged"
     timed_phases = True
+    cost_ms = {"run": 0.5, "upload": 1.0, "compute": 4.0, "download": 2.0}
 
-    def __init__(self):
+    def __init__(self, clock):
         super().__init__()
+        self.clock = clock
         self.phases = []
+        self.validated = []
 
-    def upload(self, x):
-        self.phases.append("upload")
-        return super().upload(x)
+    def _tick(self, phase):
+        self.phases.append(phase)
+        self.clock.now += self.cost_ms[phase] / 1e3
+
+    def _predict(self, x):
+        self._tick("run")
+        return super()._predict(x)
+
+    def upload(self, x, *, validated=False):
+        self.validated.append(validated)
+        self._tick("upload")
+        return super().upload(x, validated=validated)
 
     def compute(self, staged):
-        self.phases.append("compute")
-        self.last_compute_ms = 0.25
+        self._tick("compute")
         return super().compute(staged)
 
     def download(self, result):
-        self.phases.append("download")
+        self._tick("download")
         return result
 
 
-def test_phases_are_timed_for_runtimes_that_declare_them():
-    rt = Staged()
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_phases_are_timed_with_one_clock_and_validation_outside(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(bench_module, "_clock", clock)
+    rt = Staged(clock)
+    checks = []
+    original = runtimes_pkg.validate_batch
+
+    def counting(x, *args, **kwargs):
+        # a slow check: were it timed inside a phase, the phase would grow by this much
+        checks.append(len(x))
+        clock.now += 1.0
+        return original(x, *args, **kwargs)
+
+    monkeypatch.setattr(runtimes_pkg, "validate_batch", counting)
     result = benchmark(
         [rt], settings=BenchSettings(batch_sizes=(2,), warmup=0, iterations=4, rounds=2)
     )
     (m,) = result.measurements
-    assert rt.phases == ["upload", "compute", "download"] * 4
+    # the first call, then per iteration: predict end to end, then the three phases
+    assert rt.phases == ["run"] + ["run", "upload", "compute", "run", "download"] * 4
+    assert rt.validated == [True] * 4 and checks == [2]  # validated once, before any clock
     assert set(m.phases_ms) == {"h2d", "compute", "d2h"}
-    assert list(m.phases_ms["compute"]) == [0.25] * 4  # the device-event time is preferred
-    assert m.to_dict()["compute_p50_ms"] == 0.25
+    for phase, cost in {"h2d": 1.0, "compute": 4.5, "d2h": 2.0}.items():
+        np.testing.assert_allclose(m.phases_ms[phase], [cost] * 4)
+    np.testing.assert_allclose(m.samples_ms, [0.5] * 4)  # end to end is predict's own time
+    assert m.to_dict()["compute_p50_ms"] == pytest.approx(4.5)
 
 
 def test_options_and_skipped_are_carried(exported_dir):

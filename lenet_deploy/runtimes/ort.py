@@ -11,15 +11,15 @@ from typing import Any
 import numpy as np
 
 from ..artifacts import ArtifactKind, engine_failed, resolve
-from ..spec import INPUT_NAME, NUM_CLASSES, OUTPUT_NAME
-from .base import Runtime, validate_batch
+from ..spec import INPUT_NAME, OUTPUT_NAME
+from .base import Runtime
+from .ort_cuda import OrtCudaBindings
 from .ort_loader import OrtCudaOptions, OrtOptions, cuda_probe, load_session
 from .registry import RuntimeEntry, register_runtime
 
 #: Images per engine call on the CPU: larger batches run in pieces this size, which keeps the
 #: activations in cache (measured by benchmarks/large_batch.py).
 CPU_CHUNK = 256
-MAX_BINDINGS = 8  # device buffers kept for this many batch sizes
 
 
 @register_runtime(
@@ -54,66 +54,48 @@ class OrtRuntime(Runtime):
         self._session = load_session(entry.name, self.path, options, cuda=self._cuda)
         self.providers = self._session.get_providers()
         self._options = options
-        self._bindings: dict[int, tuple[Any, Any, Any]] = {}
         if self._cuda:
             assert isinstance(options, OrtCudaOptions)
-            self._device_id = options.device_id
             self.device = f"cuda:{options.device_id}"
             self.timed_phases = True
+            self._bindings = OrtCudaBindings(
+                ort, self._session, options.device_id, graphs=options.cuda_graphs
+            )
         else:
             self.chunk_size = CPU_CHUNK
         self._outputs = [OUTPUT_NAME]
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
         if self._cuda:
-            return self.download(self.compute(self._stage(x)))
+            return self.download(self.compute(self._upload(x)))
         try:
             return self._session.run(self._outputs, {INPUT_NAME: x})[0]
         except Exception as exc:  # onnxruntime's own error types: the model failed, not us
             raise engine_failed(self.name, "onnxruntime", self.path, exc) from None
 
-    def upload(self, x: Any) -> Any:
-        x = validate_batch(x)
-        return self._stage(x) if self._cuda else x
+    def _upload(self, x: np.ndarray) -> Any:
+        if not self._cuda:
+            return x
+        binding = self._bindings.get(len(x))
+        binding.device_in.update_inplace(x)  # a synchronous copy: finished when it returns
+        return binding
 
     def compute(self, staged: Any) -> Any:
         if not self._cuda:
             return super().compute(staged)
-        staged.synchronize_inputs()
+        self._check_open("compute")
+        staged.io.synchronize_inputs()
         try:
-            self._session.run_with_iobinding(staged)
+            # Run synchronises the CUDA stream before returning (onnxruntime's default)
+            with self._bindings.run_lock:
+                self._session.run_with_iobinding(staged.io, staged.run_options)
         except Exception as exc:  # as in _predict: the model failed on the device
             raise engine_failed(self.name, "onnxruntime", self.path, exc) from None
-        staged.synchronize_outputs()
+        staged.io.synchronize_outputs()
         return staged
 
     def download(self, result: Any) -> np.ndarray:
-        if not self._cuda:
-            return result
-        n = result.get_outputs()[0].shape()[0]
-        return self._bindings[n][2].numpy()
-
-    def _stage(self, x: np.ndarray) -> Any:
-        binding, device_in, _ = self._binding_for(len(x))
-        device_in.update_inplace(x)
-        return binding
-
-    def _binding_for(self, n: int):
-        if n not in self._bindings:
-            ort = self._ort
-            if len(self._bindings) >= MAX_BINDINGS:  # device memory stays bounded
-                self._bindings.pop(next(iter(self._bindings)))
-            device_in = ort.OrtValue.ortvalue_from_shape_and_type(
-                (n, 1, 32, 32), np.float32, "cuda", self._device_id
-            )
-            device_out = ort.OrtValue.ortvalue_from_shape_and_type(
-                (n, NUM_CLASSES), np.float32, "cuda", self._device_id
-            )
-            binding = self._session.io_binding()
-            binding.bind_ortvalue_input(INPUT_NAME, device_in)
-            binding.bind_ortvalue_output(OUTPUT_NAME, device_out)
-            self._bindings[n] = (binding, device_in, device_out)
-        return self._bindings[n]
+        return result.device_out.numpy() if self._cuda else result
 
     def info(self) -> dict[str, Any]:
         options = self._session.get_session_options()
@@ -124,8 +106,10 @@ class OrtRuntime(Runtime):
             "providers": self.providers,
             "threads": self._options.threads or options.intra_op_num_threads or "default",
             "graph_optimization": str(options.graph_optimization_level),
+            **({"cuda_graphs": self._bindings.graphs} if self._cuda else {}),
         }
 
     def _close(self) -> None:
-        self._bindings.clear()
+        if self._cuda:
+            self._bindings.clear()
         del self._session

@@ -50,11 +50,14 @@ class OrtOptions(ThreadOptions):
 @dataclass(frozen=True)
 class OrtCudaOptions(OrtOptions):
     """``ort-cuda`` options: those of ``ort-cpu`` plus the CUDA device, cuDNN's convolution
-    algorithm search and TF32 (off by default, so fp32 parity holds)."""
+    algorithm search, TF32 (off by default, so fp32 parity holds) and ``cuda_graphs`` (False:
+    capture one CUDA graph per batch size, up to ``ort.MAX_GRAPHS``; off until graph-vs-eager
+    parity has been confirmed on a GPU by the gpu tests)."""
 
     device_id: int = 0
     cudnn_conv_algo_search: Literal["EXHAUSTIVE", "HEURISTIC", "DEFAULT"] = "EXHAUSTIVE"
     use_tf32: bool = False
+    cuda_graphs: bool = False
 
 
 def load_session(name: str, path: Path, options: OrtOptions, *, cuda: bool):
@@ -89,6 +92,7 @@ def load_session(name: str, path: Path, options: OrtOptions, *, cuda: bool):
             "device_id": options.device_id,
             "cudnn_conv_algo_search": options.cudnn_conv_algo_search,
             "use_tf32": int(options.use_tf32),
+            "enable_cuda_graph": int(options.cuda_graphs),
         }
         providers = [("CUDAExecutionProvider", cuda_options), "CPUExecutionProvider"]
         _preload_cuda_libraries(ort)

@@ -16,7 +16,7 @@ import numpy as np
 from .._optional import missing_reason
 from ..artifacts import ArtifactKind, resolve
 from ..errors import RuntimeUnavailableError
-from .base import Runtime, validate_batch
+from .base import Runtime
 from .options import ThreadOptions
 from .registry import RuntimeEntry, register_runtime
 
@@ -32,10 +32,20 @@ class TorchOptions(ThreadOptions):
 
 @dataclass(frozen=True)
 class TorchCudaOptions(TorchOptions):
-    """``torch-cuda``: also ``device_id`` (0) and ``allow_tf32`` (False, so fp32 parity holds)."""
+    """``torch-cuda``: also ``device_id`` (0), ``allow_tf32`` (False, so fp32 parity holds),
+    ``cuda_graphs`` (False: capture and replay one CUDA graph per batch size; off until
+    graph-vs-eager parity has been confirmed on a GPU by the gpu tests) and ``overlap_chunk``
+    (256: images per chunk whose copies overlap the previous chunk's kernels)."""
 
     device_id: int = 0
     allow_tf32: bool = False
+    cuda_graphs: bool = False
+    overlap_chunk: int = 256
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.overlap_chunk < 1:
+            raise ValueError(f"overlap_chunk must be >= 1, got {self.overlap_chunk}")
 
 
 @register_runtime(
@@ -80,12 +90,23 @@ class TorchRuntime(Runtime):
             self._set(torch.backends.cudnn, "allow_tf32", options.allow_tf32)
             self.timed_phases = True
         else:
+            self._engine = None
             self._device = torch.device("cpu")
             self.chunk_size = CPU_CHUNK
         self.device = str(self._device)
         self.path = resolve(artifact, ArtifactKind.CHECKPOINT)
         model, self.metadata = load_checkpoint(self.path)
         self._model = model.to(self._device).eval()
+        if self._device.type == "cuda":
+            from .torch_cuda import CudaEngine
+
+            self._engine = CudaEngine(
+                torch,
+                self._model,
+                self._device,
+                graphs=options.cuda_graphs,
+                chunk=options.overlap_chunk,
+            )
         if options.threads is not None:
             self._restore.append((torch, "threads", torch.get_num_threads()))
             torch.set_num_threads(options.threads)
@@ -97,32 +118,24 @@ class TorchRuntime(Runtime):
         setattr(owner, attribute, value)
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
-        return self.download(self.compute(self._torch.from_numpy(x).to(self._device)))
+        if self._engine is not None:
+            return self._engine.predict(x)
+        with self._torch.inference_mode():
+            return self._model(self._torch.from_numpy(x)).numpy()
 
-    def upload(self, x: Any) -> Any:
-        tensor = self._torch.from_numpy(validate_batch(x)).to(self._device)
-        self.synchronize()
-        return tensor
+    # On CUDA the staged phases are the engine's; each has finished when it returns, so the
+    # benchmark's host clock times it alone. On the CPU the base class's collapse into predict.
+    def _upload(self, x: np.ndarray) -> Any:
+        return self._engine.upload(x) if self._engine is not None else x
 
     def compute(self, staged: Any) -> Any:
-        """Run the model on a device-resident batch. On CUDA the kernel time is also measured
-        with CUDA events (``last_compute_ms``), which the benchmark prefers to the host clock."""
-        torch = self._torch
-        if self._device.type != "cuda":
-            with torch.inference_mode():
-                return self._model(staged)
-        start = torch.cuda.Event(enable_timing=True)
-        end = torch.cuda.Event(enable_timing=True)
-        start.record()
-        with torch.inference_mode():
-            out = self._model(staged)
-        end.record()
-        end.synchronize()
-        self.last_compute_ms = start.elapsed_time(end)
-        return out
+        if self._engine is None:
+            return super().compute(staged)
+        self._check_open("compute")
+        return self._engine.compute(staged)
 
     def download(self, result: Any) -> np.ndarray:
-        return result.cpu().numpy()
+        return self._engine.download(result) if self._engine is not None else result
 
     def synchronize(self) -> None:
         if self._device.type == "cuda":
@@ -135,12 +148,16 @@ class TorchRuntime(Runtime):
             "engine_version": str(self._torch.__version__),
             "threads": self._threads,
         }
-        if self._device.type == "cuda":
+        if self._engine is not None:
             info["gpu"] = self._torch.cuda.get_device_name(self._device)
             info["tf32"] = self._tf32
+            info.update(self._engine.info())
         return info
 
     def _close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
         del self._model
         for owner, attribute, value in reversed(self._restore):
             if attribute == "threads":
