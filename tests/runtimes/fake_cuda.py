@@ -1,0 +1,145 @@
+"""A stand-in for the few ``torch`` / ``torch.cuda`` calls ``runtimes.torch_cuda`` makes, where
+device work is deferred: a copy or kernel queued on a stream runs only when something waits
+for that stream. Code that reads a result before waiting reads NaN, and code that refills a
+buffer before its copy has run sends the wrong rows, as on a real GPU at its worst."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import types
+
+import numpy as np
+
+WEIGHTS = np.random.default_rng(0).standard_normal((32 * 32, 10)).astype(np.float32)
+
+
+def logits_of(x: np.ndarray) -> np.ndarray:
+    """What the fake model computes: a fixed linear map, row by row in one summation order (a
+    BLAS product's rounding would depend on the batch size)."""
+    return (x.reshape(len(x), -1, 1) * WEIGHTS).sum(axis=1)
+
+
+class Stream:
+    def __init__(self, device=None):
+        self.ops: list = []
+        self._lock = threading.RLock()
+
+    def enqueue(self, op) -> None:
+        with self._lock:
+            self.ops.append(op)
+
+    def synchronize(self) -> None:
+        with self._lock:
+            while self.ops:
+                self.ops.pop(0)()
+
+    def wait_stream(self, other: Stream) -> None:
+        other.synchronize()  # stricter than a device-side wait, never looser
+
+
+class Event:
+    def __init__(self, enable_timing=False):
+        self.stream = None
+
+    def record(self, stream=None):
+        self.stream = stream or current_stream()
+
+    def synchronize(self):
+        if self.stream is not None:
+            self.stream.synchronize()
+
+
+class Tensor:
+    def __init__(self, array: np.ndarray, pinned: bool = False):
+        self.a, self.pinned = array, pinned
+
+    def __getitem__(self, key):
+        return Tensor(self.a[key], self.pinned)
+
+    def numpy(self) -> np.ndarray:
+        return self.a
+
+    def copy_(self, src: Tensor, non_blocking: bool = False) -> Tensor:
+        dst = self.a
+        current_stream().enqueue(lambda: np.copyto(dst, src.a))
+        return self
+
+
+class Graph:
+    def __init__(self):
+        self.ops: list = []
+        self.replays = 0
+
+    def replay(self):
+        self.replays += 1
+        for op in self.ops:
+            current_stream().enqueue(op)
+
+
+class Model:
+    """Queues ``logits_of`` on the current stream; counts the eager calls."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, x: Tensor) -> Tensor:
+        self.calls += 1
+        out = Tensor(np.full((len(x.a), 10), np.nan, np.float32))
+        current_stream().enqueue(lambda: np.copyto(out.a, logits_of(x.a)))
+        return out
+
+
+_DEFAULT = Stream()
+_local = threading.local()
+
+
+def current_stream(device=None):
+    return getattr(_local, "stream", None) or _DEFAULT
+
+
+@contextlib.contextmanager
+def use_stream(stream):
+    previous = getattr(_local, "stream", None)
+    _local.stream = stream
+    try:
+        yield
+    finally:
+        _local.stream = previous
+
+
+@contextlib.contextmanager
+def capture(graph: Graph, capture_error_mode: str = "global"):
+    assert capture_error_mode == "thread_local"  # other threads may keep running meanwhile
+    with use_stream(types.SimpleNamespace(enqueue=graph.ops.append)):
+        yield
+
+
+pinned_allocations: list[tuple] = []
+
+
+def empty(shape, dtype=None, pin_memory=False):
+    if pin_memory:
+        pinned_allocations.append(tuple(shape))
+    return Tensor(np.full(shape, np.nan, np.float32), pin_memory)
+
+
+def zeros(shape, dtype=None, device=None):
+    return Tensor(np.zeros(shape, np.float32))
+
+
+torch = types.SimpleNamespace(
+    float32=np.float32,
+    empty=empty,
+    zeros=zeros,
+    inference_mode=contextlib.nullcontext,
+    cuda=types.SimpleNamespace(
+        Stream=Stream,
+        Event=Event,
+        CUDAGraph=Graph,
+        graph=capture,
+        stream=use_stream,
+        current_stream=current_stream,
+        device=lambda device: contextlib.nullcontext(),
+    ),
+)
