@@ -19,8 +19,9 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
-#: Bindings a CUDA runtime keeps (per thread and batch size) before it evicts the oldest.
-MAX_BINDINGS = 8
+#: Bindings a CUDA runtime keeps (per thread and batch size) before it evicts the oldest: all
+#: the power-of-two sizes up to 256, and one more.
+MAX_BINDINGS = 10
 #: Streams (and buffer slots) a chunked batch alternates between: one chunk's copies overlap
 #: the other's kernels.
 STREAMS = 2
@@ -53,6 +54,19 @@ def plan_chunks(n: int, chunk: int, slots: int = STREAMS) -> list[Chunk]:
         Chunk(start, min(start + chunk, n), index % slots)
         for index, start in enumerate(range(0, n, chunk))
     ]
+
+
+def bucket_size(n: int, chunk: int) -> int:
+    """The binding size a batch of ``n`` images uses: the smallest power of two >= ``n``, at
+    most ``chunk`` (larger batches run in chunks).
+
+    Batches of any size then share at most log2(chunk) + 1 bindings, so a server's varying
+    batch sizes do not evict (and re-capture) graphs on every call. The extra rows are padding:
+    LeNet computes every image independently, so they never change the real rows' logits.
+    """
+    if n < 1 or chunk < 1:
+        raise ValueError(f"need n and chunk >= 1, got {n}, {chunk}")
+    return min(1 << (n - 1).bit_length(), chunk)
 
 
 class BindingCache(Generic[T]):

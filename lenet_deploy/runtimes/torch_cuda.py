@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..spec import CHANNELS, IMAGE_SIZE, NUM_CLASSES
-from .cuda_staging import STREAMS, BindingCache, plan_chunks
+from .cuda_staging import STREAMS, BindingCache, bucket_size, plan_chunks
 
 #: Eager warm-up passes before a graph is captured (cuDNN picks its algorithms on these).
 WARMUP_RUNS = 3
@@ -44,10 +44,12 @@ class _Slot:
         self.stream.wait_stream(torch.cuda.current_stream(device))
 
     def run(self, torch: Any, model: Any, m: int) -> Any:
-        """Logits for the first ``m`` staged images, queued on the current stream."""
-        if self.graph is not None and m == self.size:
+        """Logits for the first ``m`` staged images, queued on the current stream. A graph
+        always runs all ``size`` rows; rows past ``m`` hold an earlier batch's images, and
+        LeNet's rows are independent, so they are ignored."""
+        if self.graph is not None:
             self.graph.replay()
-            return self.device_out
+            return self.device_out[:m]
         with torch.inference_mode():
             return model(self.device_in[:m])
 
@@ -68,7 +70,10 @@ def _capture(torch: Any, model: Any, static_in: Any, device: Any) -> tuple[Any, 
             model(static_in)
     torch.cuda.current_stream(device).wait_stream(side)
     graph = torch.cuda.CUDAGraph()
-    with torch.inference_mode(), torch.cuda.graph(graph, capture_error_mode="thread_local"):
+    # An explicit stream on this device: torch's default capture stream is made once, on
+    # whichever device was current then, and is shared by every runtime in the process.
+    capture = torch.cuda.graph(graph, stream=side, capture_error_mode="thread_local")
+    with torch.inference_mode(), capture:
         static_out = model(static_in)
     torch.cuda.current_stream(device).synchronize()
     return graph, static_out
@@ -95,7 +100,9 @@ class Staged:
 
 class CudaEngine:
     """Runs a LeNet already on ``device`` with pinned staging, chunk overlap and (optionally)
-    one CUDA graph per (thread, chunk size); at most ``MAX_BINDINGS`` bindings are kept."""
+    one CUDA graph per (thread, binding size); at most ``MAX_BINDINGS`` bindings are kept.
+    ``predict`` uses power-of-two binding sizes up to ``chunk`` (``bucket_size``); the staged
+    API binds the exact batch size, so benchmarks time no padding."""
 
     def __init__(self, torch: Any, model: Any, device: Any, *, graphs: bool, chunk: int):
         self._torch, self._model, self._device = torch, model, device
@@ -111,7 +118,7 @@ class CudaEngine:
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Logits for a validated batch; identical whatever ``chunk`` is."""
         torch, n = self._torch, len(x)
-        binding = self._cache.get(min(n, self.chunk))
+        binding = self._cache.get(bucket_size(n, self.chunk))
         out = np.empty((n, NUM_CLASSES), dtype=np.float32)
         pending: list[Any] = [None] * len(binding.slots)
         with torch.cuda.device(self._device):

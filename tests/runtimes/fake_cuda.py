@@ -109,8 +109,9 @@ def use_stream(stream):
 
 
 @contextlib.contextmanager
-def capture(graph: Graph, capture_error_mode: str = "global"):
+def capture(graph: Graph, pool=None, stream=None, capture_error_mode: str = "global"):
     assert capture_error_mode == "thread_local"  # other threads may keep running meanwhile
+    assert isinstance(stream, Stream)  # not torch's process-wide default capture stream
     with use_stream(types.SimpleNamespace(enqueue=graph.ops.append)):
         yield
 

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lenet_deploy.runtimes import cuda_staging
-from lenet_deploy.runtimes.cuda_staging import BindingCache, Chunk, plan_chunks
+from lenet_deploy.runtimes.cuda_staging import BindingCache, Chunk, bucket_size, plan_chunks
 
 
 def test_plan_alternates_slots_and_keeps_the_remainder_last():
@@ -31,6 +31,16 @@ def test_plan_covers_every_image_once_in_order(n, chunk, slots):
 def test_plan_refuses_empty_arguments(args):
     with pytest.raises(ValueError, match=">= 1"):
         plan_chunks(*args)
+
+
+def test_bucket_sizes_are_powers_of_two_up_to_the_chunk():
+    assert [bucket_size(n, 256) for n in (1, 2, 3, 4, 5, 100, 128, 129, 256, 257, 5000)] == [
+        1, 2, 4, 4, 8, 128, 128, 256, 256, 256, 256
+    ]
+    assert bucket_size(100, 96) == 96  # a chunk that is not a power of two caps it
+    assert len({bucket_size(n, 256) for n in range(1, 2000)}) <= cuda_staging.MAX_BINDINGS
+    with pytest.raises(ValueError, match=">= 1"):
+        bucket_size(0, 256)
 
 
 def test_cache_evicts_least_recently_used_and_reports_it():

@@ -32,16 +32,27 @@ def test_chunked_runs_equal_the_unchunked_run(n, graphs):
     np.testing.assert_array_equal(again, logits_of(batch(n, seed=1)))
 
 
-def test_full_chunks_replay_graphs_and_the_remainder_runs_eagerly():
+def test_every_chunk_replays_a_graph_the_remainder_padded():
     gpu, model = engine(4, graphs=True)
     x = batch(10)  # chunks of 4, 4 and 2 on slots 0, 1, 0
     np.testing.assert_array_equal(gpu.predict(x), logits_of(x))
     slots = gpu._cache.get(4).slots
-    assert len(slots) == 2 and [s.graph.replays for s in slots] == [1, 1]
-    # per slot: warm-up runs and one capture; then only the 2-image remainder is eager
-    assert model.calls == 2 * (WARMUP_RUNS + 1) + 1
+    assert len(slots) == 2 and [s.graph.replays for s in slots] == [2, 1]
+    captured = 2 * (WARMUP_RUNS + 1)  # per slot: warm-up runs and the capture
+    assert model.calls == captured
     gpu.predict(x)
-    assert [s.graph.replays for s in slots] == [2, 2] and model.calls == 2 * (WARMUP_RUNS + 1) + 2
+    assert [s.graph.replays for s in slots] == [4, 2] and model.calls == captured
+
+
+@pytest.mark.parametrize("graphs", [False, True])
+def test_batch_sizes_share_power_of_two_bindings(graphs):
+    gpu, _ = engine(16, graphs)
+    for n in (3, 4, 1, 9, 12, 16, 2):
+        x = batch(n, seed=n)
+        np.testing.assert_array_equal(gpu.predict(x), logits_of(x))
+    assert sorted(gpu._cache.sizes()) == [1, 2, 4, 16]
+    x = batch(3, seed=99)  # a smaller batch after a larger one: stale padding rows ignored
+    np.testing.assert_array_equal(gpu.predict(x), logits_of(x))
 
 
 def test_without_graphs_every_chunk_runs_eagerly():
@@ -92,8 +103,8 @@ def test_threads_predicting_the_same_batch_size_get_their_own_logits():
 
 def test_close_releases_every_binding():
     gpu, _ = engine(4, graphs=False)
-    gpu.predict(batch(3))
-    gpu.predict(batch(9))
-    assert sorted(gpu._cache.sizes()) == [3, 4]
+    gpu.predict(batch(3))  # a binding of 4 images
+    gpu.download(gpu.compute(gpu.upload(batch(6))))  # the staged API binds exactly 6
+    assert sorted(gpu._cache.sizes()) == [4, 6]
     gpu.close()
     assert len(gpu._cache) == 0
