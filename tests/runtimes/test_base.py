@@ -178,6 +178,25 @@ def test_default_phases_validate_then_predict():
         rt.upload(np.full((1, 1, 32, 32), np.nan))
 
 
+def test_upload_of_a_validated_batch_skips_the_check_and_stages_it():
+    class Staging(Rows):
+        def _upload(self, x):
+            self.staged = x
+            return x
+
+    rt = Staging()
+    x = validate_batch(np.zeros((3, 1, 32, 32), np.float32))
+    assert rt.upload(x, validated=True) is x and rt.staged is x  # no copy, no second check
+    bad = np.full((1, 1, 32, 32), 7.0, np.float32)
+    assert rt.upload(bad, validated=True) is bad  # the caller vouched for it: not re-read
+    with pytest.raises(InputError, match="divide by 255"):
+        rt.upload(bad)
+    rt.close()
+    for call in (lambda: rt.upload(x, validated=True), lambda: rt.compute(x)):
+        with pytest.raises(LenetDeployError, match="after close"):
+            call()
+
+
 def test_an_adapter_chunk_size_is_capped_at_the_engine_chunk():
     from lenet_deploy.limits import LIMITS
 
