@@ -9,6 +9,8 @@ results are read only after that slot's stream has finished. Imported by ``pytor
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -146,24 +148,30 @@ class CudaEngine:
         binding = self._cache.get(n)
         slot = binding.slots[0]
         slot.host_in_np[:] = x
-        with self._torch.cuda.stream(slot.stream):
+        with self._on_stream(slot):
             slot.device_in.copy_(slot.host_in, non_blocking=True)
         slot.stream.synchronize()
         return Staged(binding, n)
 
     def compute(self, staged: Staged) -> Staged:
-        torch, slot = self._torch, staged.binding.slots[0]
-        with torch.cuda.device(self._device), torch.cuda.stream(slot.stream):
-            staged.result = slot.run(torch, self._model, staged.n)
+        slot = staged.binding.slots[0]
+        with self._on_stream(slot):
+            staged.result = slot.run(self._torch, self._model, staged.n)
         slot.stream.synchronize()
         return staged
 
     def download(self, staged: Staged) -> np.ndarray:
         slot = staged.binding.slots[0]
-        with self._torch.cuda.stream(slot.stream):
+        with self._on_stream(slot):
             slot.host_out.copy_(staged.result, non_blocking=True)
         slot.stream.synchronize()
         return slot.host_out_np.copy()
+
+    @contextlib.contextmanager
+    def _on_stream(self, slot: _Slot) -> Iterator[None]:
+        # the device too: entering a stream of another device may switch the current device
+        with self._torch.cuda.device(self._device), self._torch.cuda.stream(slot.stream):
+            yield
 
     def info(self) -> dict[str, Any]:
         return {"cuda_graphs": self.graphs, "overlap_chunk": self.chunk, "pinned_staging": True}

@@ -22,10 +22,13 @@ def logits_of(x: np.ndarray) -> np.ndarray:
 
 class Stream:
     def __init__(self, device=None):
+        self.device = device
         self.ops: list = []
         self._lock = threading.RLock()
 
     def enqueue(self, op) -> None:
+        # work is queued only while the stream's own device is current (cuda:1 included)
+        assert self.device is None or current_device() == self.device, (self.device, op)
         with self._lock:
             self.ops.append(op)
 
@@ -44,6 +47,7 @@ class Event:
 
     def record(self, stream=None):
         self.stream = stream or current_stream()
+        assert self.stream.device in (None, current_device())
 
     def synchronize(self):
         if self.stream is not None:
@@ -94,6 +98,20 @@ _DEFAULT = Stream()
 _local = threading.local()
 
 
+def current_device():
+    return getattr(_local, "device", "cuda:0")
+
+
+@contextlib.contextmanager
+def use_device(device):
+    previous = current_device()
+    _local.device = device
+    try:
+        yield
+    finally:
+        _local.device = previous
+
+
 def current_stream(device=None):
     return getattr(_local, "stream", None) or _DEFAULT
 
@@ -141,6 +159,6 @@ torch = types.SimpleNamespace(
         graph=capture,
         stream=use_stream,
         current_stream=current_stream,
-        device=lambda device: contextlib.nullcontext(),
+        device=use_device,
     ),
 )

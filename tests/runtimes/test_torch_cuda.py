@@ -11,6 +11,8 @@ from lenet_deploy.runtimes.torch_cuda import WARMUP_RUNS, CudaEngine
 
 
 def engine(chunk: int, graphs: bool) -> tuple[CudaEngine, Model]:
+    """An engine on cuda:1 while the fake's current device is cuda:0: work queued without
+    switching to the runtime's own device fails."""
     model = Model()
     return CudaEngine(torch, model, "cuda:1", graphs=graphs, chunk=chunk), model
 
