@@ -3,7 +3,7 @@
 The artifact is the model's URL, ``http://HOST:PORT/v2/models/NAME[/versions/V]``. Requests go
 through ``tritonclient.http`` with binary tensors (float32 bytes both ways, so nothing is lost
 to decimal text); tritonclient is imported when a runtime is created. Batches larger than
-``max_request_batch`` are sent as several requests, in order.
+``max_request_batch`` (at most ``LIMITS.engine_chunk``) are sent as several requests, in order.
 """
 
 from __future__ import annotations
@@ -86,6 +86,8 @@ class RemoteRuntime(Runtime):
         self.device = f"http://{host}:{port}"
         self.model, self.version = match["model"], match["version"] or ""
         self.max_request_batch = int(max_request_batch)
+        # Runtime.predict splits larger batches into requests of this many images, in order.
+        self.chunk_size = self.max_request_batch
         self._client = triton.InferenceServerClient(
             f"{host}:{port}", connection_timeout=timeout_s, network_timeout=timeout_s
         )
@@ -136,12 +138,6 @@ class RemoteRuntime(Runtime):
             )
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
-        step = self.max_request_batch
-        if len(x) <= step:
-            return self._request(x)
-        return np.concatenate([self._request(x[i : i + step]) for i in range(0, len(x), step)])
-
-    def _request(self, x: np.ndarray) -> np.ndarray:
         tensor = self._triton.InferInput(INPUT_NAME, list(x.shape), "FP32")
         tensor.set_data_from_numpy(x, binary_data=True)
         try:
