@@ -23,7 +23,8 @@ _F32 = np.dtype(np.float32)
 _LOGITS = NUM_CLASSES
 _ENGINE_CHUNK = LIMITS.engine_chunk
 # Module-level names for the per-call checks: a global lookup instead of two attribute ones.
-_ndarray, _vdot, _isfinite = np.ndarray, np.vdot, math.isfinite
+_ndarray, _vdot, _isfinite, _sum = np.ndarray, np.vdot, math.isfinite, sum
+_FEW = 4  # up to this many rows, logits are checked with a Python sum
 #: Pixels may stray this far outside [0, 1] (resampling overshoot) before a batch is refused.
 RANGE_TOLERANCE = 1e-3
 _LOW, _HIGH = -RANGE_TOLERANCE, 1.0 + RANGE_TOLERANCE
@@ -58,9 +59,10 @@ def _pixels_ok(flat: np.ndarray) -> bool:
 
     argmin/argmax point at a NaN when there is one, and every comparison with NaN is False, so
     the batch's min and max check finiteness and range together; argmin/argmax are plain C
-    loops, cheaper than the ufunc reductions behind min()/max().
+    loops, cheaper than the ufunc reductions behind min()/max(), and ``item`` gives Python
+    floats, which compare faster than numpy scalars.
     """
-    return bool(_LOW <= flat[flat.argmin()] and flat[flat.argmax()] <= _HIGH)
+    return _LOW <= flat.item(flat.argmin()) and flat.item(flat.argmax()) <= _HIGH
 
 
 def ensure_pixels(arr: np.ndarray) -> None:
@@ -177,30 +179,34 @@ class Runtime(abc.ABC):
             raise LenetDeployError(f"{self.name}: predict() called after close()")
         # validate_batch's hot path inlined: at batch 1 every Python call made around the
         # engine shows in the adapter's overhead.
-        if not (
+        if (
             type(x) is _ndarray
             and x.dtype is _F32
-            and x.shape[1:] == _SHAPE
-            and x.shape[0]
+            and (shape := x.shape)[1:] == _SHAPE  # each .shape builds a new tuple
+            and shape[0]
             and x.flags["C_CONTIGUOUS"]  # item lookup: cheaper than the attribute
         ):
+            n = shape[0]
+        else:
             x = validate_batch(x, check_pixels=False)
+            n = len(x)
         # _pixels_ok inlined (x is C-contiguous here, so ravel is a view, never a copy)
         flat = x.ravel()
-        if not (_LOW <= flat[flat.argmin()] and flat[flat.argmax()] <= _HIGH):
+        if not (_LOW <= flat.item(flat.argmin()) and flat.item(flat.argmax()) <= _HIGH):
             ensure_pixels(x)
-        n = x.shape[0]
         if n > self.chunk_size or n > _ENGINE_CHUNK:  # bounded engine memory for any N
             chunk = min(self.chunk_size, _ENGINE_CHUNK)
             return predict_in_chunks(self._checked_predict, x, chunk)
         out = self._predict(x)
         # check_logits' test inlined for the hot path; anything unusual goes to the exact check
-        # (the sum of squares overflows for huge finite logits, which then pass there).
+        # (the sum of squares overflows for huge finite logits, which then pass there). A sum
+        # is finite only when every term is; for a few rows a Python sum over the list skips
+        # BLAS's dispatch, which dominates there.
         if (
             type(out) is _ndarray
             and out.dtype is _F32
             and out.shape == (n, _LOGITS)
-            and _isfinite(_vdot(out, out))
+            and _isfinite(_sum(out.ravel().tolist()) if n <= _FEW else _vdot(out, out))
         ):
             return out
         return check_logits(out, n, self.name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import threading
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -31,6 +32,8 @@ from .registry import RuntimeEntry, register_runtime
 INSTALL_FIX = "install the extra: pip install 'lenet-deploy[openvino]'"
 #: Images per infer request; larger batches run in pieces (see ort.CPU_CHUNK).
 CPU_CHUNK = 256
+#: A request keeps its last input between calls only up to this many images (see ort.py).
+KEEP_INPUT = 64
 _HINT = {"fp32": "f32", "bf16": "bf16"}
 
 
@@ -90,8 +93,11 @@ class OpenVinoRuntime(Runtime):
             raise unloadable_model(self.name, self.path, first_line(exc)) from None
         _check_signature(model, self.name, self.path)
         self._compiled = core.compile_model(model, "CPU", options.config())
-        self._request = self._compiled.create_infer_request()
-        self._output = self._request.get_output_tensor  # bound once: called per batch
+        self._tensor = ov.Tensor
+        self._placeholder = ov.Tensor(np.zeros((1, 1, 32, 32), np.float32))
+        # An infer request holds its input and output tensors: threads sharing one would read
+        # each other's logits, so each thread gets its own.
+        self._local = threading.local()
         self._ov_version = ov.__version__
         # What the plugin really computes in: a CPU without bf16 support keeps f32.
         hint = str(self._compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
@@ -99,13 +105,26 @@ class OpenVinoRuntime(Runtime):
         self._options = options
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
-        # share_inputs: the validated batch is read in place; the output tensor is reused by
-        # the next request, so it is copied out.
         try:
-            self._request.infer({0: x}, share_inputs=True)
+            set_input, infer, output = self._local.request
+        except AttributeError:
+            set_input, infer, output = self._local.request = self._new_request()
+        # A tensor sharing the validated batch's memory, set directly: infer(dict) runs
+        # OpenVINO's Python data dispatcher and builds a result dict on every call. The output
+        # tensor is reused by the next request, so it is copied out.
+        try:
+            set_input(self._tensor(x, shared_memory=True))
+            infer()
         except Exception as exc:  # OpenVINO's own error types: the model failed, not the input
             raise engine_failed(self.name, "OpenVINO", self.path, exc) from None
-        return self._output(0).data.copy()
+        out = output(0).data.copy()
+        if x.base is not None or len(x) > KEEP_INPUT:  # a view may pin a caller's whole array
+            set_input(self._placeholder)
+        return out
+
+    def _new_request(self) -> tuple[Any, Any, Any]:
+        request = self._compiled.create_infer_request()
+        return request.set_input_tensor, request.infer, request.get_output_tensor
 
     def info(self) -> dict[str, Any]:
         compiled = self._compiled
@@ -119,7 +138,7 @@ class OpenVinoRuntime(Runtime):
         }
 
     def _close(self) -> None:
-        del self._request, self._output, self._compiled
+        del self._local, self._compiled, self._placeholder
 
 
 def _check_signature(model, name: str, path) -> None:

@@ -3,7 +3,7 @@
 The artifact is the model's URL, ``http://HOST:PORT/v2/models/NAME[/versions/V]``. Requests go
 through ``tritonclient.http`` with binary tensors (float32 bytes both ways, so nothing is lost
 to decimal text); tritonclient is imported when a runtime is created. Batches larger than
-``max_request_batch`` are sent as several requests, in order.
+``max_request_batch`` (at most ``LIMITS.engine_chunk``) are sent as several requests, in order.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,9 +87,17 @@ class RemoteRuntime(Runtime):
         self.device = f"http://{host}:{port}"
         self.model, self.version = match["model"], match["version"] or ""
         self.max_request_batch = int(max_request_batch)
-        self._client = triton.InferenceServerClient(
+        # Runtime.predict splits larger batches into requests of this many images, in order.
+        self.chunk_size = self.max_request_batch
+        self._connect = lambda: triton.InferenceServerClient(
             f"{host}:{port}", connection_timeout=timeout_s, network_timeout=timeout_s
         )
+        # tritonclient.http's client (gevent underneath) hangs when threads share it, so each
+        # thread that predicts gets its own; all are closed with the runtime.
+        self._local, self._clients_lock = threading.local(), threading.Lock()
+        self._clients: list[Any] = []
+        self._client = self._local.client = self._connect()
+        self._clients.append(self._client)
         try:
             self._check_model()
         except BaseException:
@@ -136,16 +145,10 @@ class RemoteRuntime(Runtime):
             )
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
-        step = self.max_request_batch
-        if len(x) <= step:
-            return self._request(x)
-        return np.concatenate([self._request(x[i : i + step]) for i in range(0, len(x), step)])
-
-    def _request(self, x: np.ndarray) -> np.ndarray:
         tensor = self._triton.InferInput(INPUT_NAME, list(x.shape), "FP32")
         tensor.set_data_from_numpy(x, binary_data=True)
         try:
-            result = self._client.infer(
+            result = self._thread_client().infer(
                 self.model, [tensor], model_version=self.version, outputs=self._output
             )
         except self._server_error as exc:
@@ -161,6 +164,15 @@ class RemoteRuntime(Runtime):
             )
         return logits.astype(np.float32, copy=False)
 
+    def _thread_client(self) -> Any:
+        try:
+            return self._local.client
+        except AttributeError:
+            client = self._local.client = self._connect()
+            with self._clients_lock:
+                self._clients.append(client)
+            return client
+
     def info(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -170,5 +182,8 @@ class RemoteRuntime(Runtime):
         }
 
     def _close(self) -> None:
-        self._client.close()
+        with self._clients_lock:
+            for client in self._clients:
+                client.close()
+            self._clients.clear()
 

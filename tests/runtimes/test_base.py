@@ -223,3 +223,32 @@ def test_every_chunk_is_checked_against_the_output_contract():
 
     with pytest.raises(ModelError, match="non-finite"):
         LateNaN().predict(np.zeros((10, 1, 32, 32), np.float32))
+
+
+class _Fixed(Runtime):
+    """Returns a preset logits array, to probe the output check on both of its paths."""
+
+    chunk_size = 10**9
+
+    def __init__(self, out):
+        self.out = out
+
+    def _predict(self, x):
+        return self.out
+
+
+@pytest.mark.parametrize("n", [1, 4, 5, 64])  # a Python sum up to _FEW rows, BLAS beyond
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_one_non_finite_logit_is_refused_at_any_batch_size(n, bad):
+    from lenet_deploy.errors import ModelError
+
+    out = np.zeros((n, 10), np.float32)
+    out[n - 1, 9] = bad
+    with pytest.raises(ModelError, match="non-finite"):
+        _Fixed(out).predict(np.zeros((n, 1, 32, 32), np.float32))
+
+
+@pytest.mark.parametrize("n", [1, 4, 5, 64])
+def test_huge_finite_logits_pass_the_output_check(n):
+    out = np.full((n, 10), np.finfo(np.float32).max, np.float32)
+    assert _Fixed(out).predict(np.zeros((n, 1, 32, 32), np.float32)) is out

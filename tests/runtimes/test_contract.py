@@ -1,5 +1,9 @@
 """One contract, every registered runtime (built-ins, ov-cpu and the test plug-in)."""
 
+import gc
+import threading
+import weakref
+
 import numpy as np
 import pytest
 
@@ -55,6 +59,51 @@ def test_large_batch_equals_its_pieces(runtime, digits):
     whole = runtime.predict(x)
     pieces = np.concatenate([runtime.predict(x[i : i + 100]) for i in range(0, 1100, 100)])
     np.testing.assert_allclose(whole, pieces, rtol=1e-5, atol=1e-6)
+
+
+def test_batch_sizes_in_any_order_give_each_batch_its_rows(runtime, digits):
+    """Engines that keep per-size buffers between calls must not mix up sizes."""
+    x = digits.x_test[:20]
+    want = runtime.predict(x)
+    for n in (1, 5, 1, 20, 3, 5, 1):
+        np.testing.assert_allclose(runtime.predict(x[:n]), want[:n], rtol=1e-5, atol=1e-6)
+
+
+def test_threads_sharing_a_runtime_get_their_own_rows(runtime, digits):
+    """Several threads predicting at once (as a server's workers or an app's do), each with
+    different images of the same batch size, get exactly their own logits back."""
+    x = digits.x_test[:64]
+    want = runtime.predict(x)
+    starts = range(0, 64, 4)
+    errors = []
+
+    def worker(start):
+        try:
+            for _ in range(15):
+                got = runtime.predict(x[start : start + 4])
+                if not np.allclose(got, want[start : start + 4], rtol=1e-5, atol=1e-6):
+                    errors.append(f"rows of another thread at {start}")
+        except Exception as exc:  # e.g. an engine refusing a request busy in another thread
+            errors.append(f"{type(exc).__name__} at {start}: {exc}")
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in starts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors[:3]
+
+
+def test_a_callers_array_is_not_kept_alive(runtime):
+    """Engines read batches in place; none may pin a caller's (possibly huge) array after
+    predict returns, through a view of it or the array itself."""
+    big = np.zeros((300, 1, 32, 32), np.float32)
+    alive = weakref.ref(big)
+    runtime.predict(big[:8])  # a view
+    runtime.predict(big)  # whole, or in chunk views of it
+    del big
+    gc.collect()
+    assert alive() is None
 
 
 def test_staged_phases_give_the_predict_result(runtime, digits):

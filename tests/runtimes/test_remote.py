@@ -18,10 +18,17 @@ def test_predicts_what_local_ort_does(served_url, exported_dir, digits):
         want = local.predict(digits.x_test[:50])
     with load_runtime("oip-http", served_url, max_request_batch=16) as remote:
         assert remote.device.startswith("http://127.0.0.1:")
+        before = _requests_served(remote)
         got = remote.predict(digits.x_test[:50])  # four requests of at most 16 images
+        assert _requests_served(remote) - before == 4
         assert remote.info()["url"] == served_url
     assert got.dtype == np.float32 and got.shape == (50, 10)
     np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)
+
+
+def _requests_served(remote) -> int:
+    stats = remote._client.get_inference_statistics(remote.model)["model_stats"][0]
+    return int(stats["inference_stats"]["success"]["count"])
 
 
 def test_versioned_url(served_url, digits):
