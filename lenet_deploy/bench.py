@@ -13,7 +13,9 @@ Method (as trtexec, onnxruntime_perf_test and torch.utils.benchmark do it):
   ``last_compute_ms``) and device-to-host times reported separately; the end-to-end latency
   includes the copies;
 * every runtime that takes a ``threads`` option gets the same intra-op thread count (by
-  default the CPUs this process may use), and it is recorded.
+  default the CPUs this process may use), except that a runtime choosing threads by batch size
+  (``ort-cpu``'s ``small_batch``) keeps its own choice unless ``threads`` is set; the thread
+  count that served each batch size is recorded.
 """
 
 from __future__ import annotations
@@ -170,7 +172,8 @@ def benchmark(
                 continue
             entry = get_entry(item)
             chosen = dict(options.get(item, {}))
-            if entry.accepts("threads"):
+            # a runtime that picks threads per batch size keeps that unless threads were asked
+            if entry.accepts("threads") and (settings.threads or not entry.accepts("small_batch")):
                 chosen.setdefault("threads", threads)
             t0 = time.perf_counter()
             runtime = entry.create(artifact_for(entry.artifact, model), chosen)
@@ -214,7 +217,7 @@ def _measure(loaded, batches, settings: BenchSettings, progress) -> list[Measure
             runtime.name,
             b,
             runtime.device,
-            runtime.info().get("threads"),
+            _threads(runtime, b),
             load_ms,
             first[i, b],
             np.asarray(samples[i, b]),
@@ -224,6 +227,11 @@ def _measure(loaded, batches, settings: BenchSettings, progress) -> list[Measure
         for i, (runtime, load_ms, _) in enumerate(loaded)
         for b in batches
     ]
+
+
+def _threads(runtime, batch_size: int) -> Any:
+    threads_for = getattr(runtime, "threads_for", None)  # runtimes that choose per batch size
+    return threads_for(batch_size) if threads_for else runtime.info().get("threads")
 
 
 def _time_round(runtime, x, settings: BenchSettings, rounds: int, out: list, phases: dict):

@@ -13,7 +13,16 @@ import numpy as np
 from ..artifacts import ArtifactKind, engine_failed, resolve
 from ..spec import INPUT_NAME, NUM_CLASSES, OUTPUT_NAME
 from .base import Runtime, validate_batch
-from .ort_loader import OrtCudaOptions, OrtOptions, cuda_probe, load_session
+from .ort_loader import (
+    SMALL_BATCH_THREADS,
+    OrtCpuOptions,
+    OrtCudaOptions,
+    OrtOptions,
+    cpu_sessions,
+    cuda_probe,
+    graph_placement,
+    load_session,
+)
 from .registry import RuntimeEntry, register_runtime
 
 #: Images per engine call on the CPU: larger batches run in pieces this size, which keeps the
@@ -34,13 +43,17 @@ MAX_BINDINGS = 8  # device buffers kept for this many batch sizes
     "ort-cpu",
     artifact=ArtifactKind.ONNX,
     device="cpu",
-    options=OrtOptions,
+    options=OrtCpuOptions,
     description="onnxruntime, CPUExecutionProvider",
 )
 class OrtRuntime(Runtime):
     """An exported ONNX file in an ``onnxruntime.InferenceSession`` (options: ``OrtOptions``,
     ``OrtCudaOptions``). On CUDA, batches go through IO binding with device buffers reused per
-    batch size, and the upload / compute / download phases are separate."""
+    batch size, and the upload / compute / download phases are separate. On the CPU, small
+    batches may run on a second, 1-thread session (``OrtCpuOptions.small_batch``)."""
+
+    _small: Any = None  # the small-batch ort-cpu session, serving batches up to _small_max
+    _small_max = 0
 
     def __init__(
         self, artifact: str | os.PathLike, options: OrtOptions, entry: RuntimeEntry
@@ -51,7 +64,15 @@ class OrtRuntime(Runtime):
         self.name = entry.name
         self._cuda = entry.device == "cuda"
         self.path = resolve(artifact, ArtifactKind.ONNX)
-        self._session = load_session(entry.name, self.path, options, cuda=self._cuda)
+        if self._cuda:
+            self._session = load_session(entry.name, self.path, options, cuda=True)
+        else:
+            assert isinstance(options, OrtCpuOptions)
+            self._session, self._small, self._small_max = cpu_sessions(
+                entry.name, self.path, options
+            )
+        #: where each node runs (``ort_loader.graph_placement``), None if onnxruntime can't tell
+        self.placement = graph_placement(self._session)
         self.providers = self._session.get_providers()
         self._options = options
         self._bindings: dict[int, tuple[Any, Any, Any]] = {}
@@ -67,8 +88,9 @@ class OrtRuntime(Runtime):
     def _predict(self, x: np.ndarray) -> np.ndarray:
         if self._cuda:
             return self.download(self.compute(self._stage(x)))
+        session = self._small if len(x) <= self._small_max else self._session
         try:
-            return self._session.run(self._outputs, {INPUT_NAME: x})[0]
+            return session.run(self._outputs, {INPUT_NAME: x})[0]
         except Exception as exc:  # onnxruntime's own error types: the model failed, not us
             raise engine_failed(self.name, "onnxruntime", self.path, exc) from None
 
@@ -124,8 +146,19 @@ class OrtRuntime(Runtime):
             "providers": self.providers,
             "threads": self._options.threads or options.intra_op_num_threads or "default",
             "graph_optimization": str(options.graph_optimization_level),
+            "small_batch_threads": {"up_to_batch": self._small_max, "threads": SMALL_BATCH_THREADS}
+            if self._small is not None
+            else None,
+            "placement": self.placement,
         }
+
+    def threads_for(self, batch_size: int) -> Any:
+        """The intra-op threads that serve a batch of ``batch_size`` (bench records it)."""
+        if batch_size <= self._small_max:
+            return SMALL_BATCH_THREADS
+        return self.info()["threads"]
 
     def _close(self) -> None:
         self._bindings.clear()
         del self._session
+        self._small = None
