@@ -123,8 +123,9 @@ def torch_cuda_major() -> tuple[str | None, int | None]:
 
 
 def cuda_major_of(version: str, requires: list[str]) -> int | None:
-    """``+cu130`` -> 13; else the nvidia-* requirements (``-cu12`` names, or the unsuffixed
-    CUDA 13 ones such as ``nvidia-cuda-runtime==13.0.96``); None for a CPU build."""
+    """``+cu130`` -> 13; else the CUDA requirements of PyPI's builds (``nvidia-*-cu12`` /
+    ``-cu13`` names, ``cuda-toolkit[...]==13.0.3``, ``nvidia-cuda-runtime==13.0.96``); None for
+    a CPU build."""
     local = re.search(r"\+cu(\d+?)(\d)$", version)
     if local:
         return int(local.group(1))
@@ -132,7 +133,9 @@ def cuda_major_of(version: str, requires: list[str]) -> int | None:
         suffixed = re.match(r"nvidia-[\w-]+-cu(\d+)\b", requirement)
         if suffixed:
             return int(suffixed.group(1))
-        runtime = re.match(r"nvidia-cuda-runtime\s*[=~<>]=?\s*(\d+)\.", requirement)
+        runtime = re.match(
+            r"(?:nvidia-cuda-runtime|cuda-toolkit)\b[^=~<>;]*[=~<>]=\s*(\d+)\.", requirement
+        )
         if runtime:
             return int(runtime.group(1))
     return None

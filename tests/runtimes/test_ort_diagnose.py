@@ -20,6 +20,9 @@ LOG = (
         ("2.6.0+cu126", [], 12),
         ("2.13.0", ['nvidia-cuda-runtime==13.0.96; platform_system == "Linux"'], 13),
         ("2.13.0", ['nvidia-nccl-cu13==2.29.7; platform_system == "Linux"'], 13),
+        # torch 2.13.0's own Linux wheel on PyPI, in its order
+        ("2.13.0", ['cuda-toolkit[cublas,cudart]==13.0.3; platform_system == "Linux"'], 13),
+        ("2.13.0", ["filelock", "nvidia-cudnn-cu13==9.20.0.48; platform_system == 'Linux'"], 13),
         ("2.5.1", ["filelock", 'nvidia-cublas-cu12==12.4.5.8; platform_system == "Linux"'], 12),
         ("2.13.0", ["filelock", "sympy>=1.13"], None),  # macOS / Windows: no CUDA on PyPI
     ],
