@@ -47,7 +47,7 @@ MAX_BINDINGS = 8  # device buffers kept for this many batch sizes
     description="onnxruntime, CPUExecutionProvider",
 )
 class OrtRuntime(Runtime):
-    """An exported ONNX file in an ``onnxruntime.InferenceSession`` (options: ``OrtOptions``,
+    """An exported ONNX file in an ``onnxruntime.InferenceSession`` (options: ``OrtCpuOptions``,
     ``OrtCudaOptions``). On CUDA, batches go through IO binding with device buffers reused per
     batch size, and the upload / compute / download phases are separate. On the CPU, small
     batches may run on a second, 1-thread session (``OrtCpuOptions.small_batch``)."""
@@ -139,6 +139,7 @@ class OrtRuntime(Runtime):
 
     def info(self) -> dict[str, Any]:
         options = self._session.get_session_options()
+        small = {"up_to_batch": self._small_max, "threads": SMALL_BATCH_THREADS}
         return {
             **super().info(),
             "engine": "onnxruntime",
@@ -146,9 +147,7 @@ class OrtRuntime(Runtime):
             "providers": self.providers,
             "threads": self._options.threads or options.intra_op_num_threads or "default",
             "graph_optimization": str(options.graph_optimization_level),
-            "small_batch_threads": {"up_to_batch": self._small_max, "threads": SMALL_BATCH_THREADS}
-            if self._small is not None
-            else None,
+            "small_batch_threads": small if self._small is not None else None,
             "placement": self.placement,
         }
 
