@@ -36,8 +36,10 @@ CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 #: Batches of at most this many images run on a second, 1-thread ``ort-cpu`` session when
 #: ``threads`` is not set: waking a pool of intra-op threads costs more than a few LeNet images
-#: take to compute (``lenet-deploy bench`` shows the threads per batch size).
-SMALL_BATCH = 8
+#: take to compute, the more so the more cores there are. Where 1 thread stops winning depends
+#: on the core count: benchmarks/ort_small_batch.py measures it (scripts/gpu_check.sh records it
+#: on the GPU host); ``lenet-deploy bench`` shows the threads that served each batch size.
+SMALL_BATCH = 4
 SMALL_BATCH_THREADS = 1
 #: Ops that only compute shapes, which onnxruntime's CUDA provider leaves on the CPU on purpose;
 #: any other node on the CPU in a CUDA session is computing there.
@@ -70,7 +72,7 @@ class OrtOptions(ThreadOptions):
 
 @dataclass(frozen=True)
 class OrtCpuOptions(OrtOptions):
-    """``ort-cpu`` options: those of ``OrtOptions`` plus ``small_batch`` (8): while ``threads``
+    """``ort-cpu`` options: those of ``OrtOptions`` plus ``small_batch`` (4): while ``threads``
     is not set, batches of at most this many images run on a 1-thread session and larger ones
     on onnxruntime's default thread pool (0: one session for every batch). A ``threads`` value
     applies to every batch size."""

@@ -150,12 +150,13 @@ def test_small_batches_run_on_a_one_thread_session(exported_dir, digits, four_cp
     with load_runtime("ort-cpu", exported_dir) as rt:
         small = rt._small
         assert small.get_session_options().intra_op_num_threads == 1
-        assert rt.info()["small_batch_threads"] == {"up_to_batch": 8, "threads": 1}
-        assert [rt.threads_for(b) for b in (1, 8, 9, 256)] == [1, 1, "default", "default"]
+        assert ort_loader.SMALL_BATCH == 4  # the batch sizes below straddle it
+        assert rt.info()["small_batch_threads"] == {"up_to_batch": 4, "threads": 1}
+        assert [rt.threads_for(b) for b in (1, 4, 5, 256)] == [1, 1, "default", "default"]
         calls = []
         spy_runs(monkeypatch, small, calls, "small")
         spy_runs(monkeypatch, rt._session, calls, "pool")
-        outputs = {b: rt.predict(x[:b]) for b in (1, 8, 9, 40)}
+        outputs = {b: rt.predict(x[:b]) for b in (1, 4, 5, 40)}
         assert calls == ["small", "small", "pool", "pool"]
     # results do not depend on the session that served them
     with load_runtime("ort-cpu", exported_dir, small_batch=0) as one:
