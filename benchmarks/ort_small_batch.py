@@ -1,10 +1,11 @@
-"""Up to which batch size does a 1-thread onnxruntime session beat all cores? (``ort-cpu``'s
-``small_batch``, default ``ort_loader.SMALL_BATCH``.)
+"""Up to which batch size do few onnxruntime threads beat all cores? (``ort-cpu``'s
+``small_batch``, default ``ort_loader.SMALL_BATCH``, served by ``SMALL_BATCH_THREADS``.)
 
-Three ``ort-cpu`` runtimes measured in interleaved rounds at each batch size: 1 intra-op
-thread, all usable CPUs, and the default policy (1 thread up to ``small_batch`` images, then
-onnxruntime's own pool). Prints p50 latency per batch size and the largest batch size at which
-1 thread was still at least as fast.
+Four ``ort-cpu`` runtimes measured in interleaved rounds at each batch size: 1 and 2 intra-op
+threads, all usable CPUs, and the default policy (2 threads up to ``small_batch`` images on
+hosts with more than 2 CPUs, then onnxruntime's own pool). Prints p50 latency per batch size
+and the largest batch size at which the small-batch thread count was still at least as fast
+as all CPUs.
 
     python benchmarks/ort_small_batch.py [--model artifacts] [--batch-sizes 1,2,4,8,16,32,64]
 """
@@ -15,7 +16,7 @@ import argparse
 
 from lenet_deploy.bench import BenchSettings, benchmark, default_threads
 from lenet_deploy.runtimes import load_runtime
-from lenet_deploy.runtimes.ort_loader import SMALL_BATCH
+from lenet_deploy.runtimes.ort_loader import SMALL_BATCH, SMALL_BATCH_THREADS
 
 
 def main() -> None:
@@ -27,7 +28,8 @@ def main() -> None:
     cpus = default_threads()
     variants = {
         "1 thread": {"threads": 1},
-        f"{cpus} threads": {"threads": cpus},
+        "2 threads": {"threads": 2},
+        f"all ({cpus} threads)": {"threads": cpus},
         f"policy (small_batch={SMALL_BATCH})": {},
     }
     runtimes = []
@@ -48,9 +50,13 @@ def main() -> None:
     print(f"{'batch':>5} " + " ".join(f"{name:>24}" for name in variants))
     for b in sizes:
         print(f"{b:>5} " + " ".join(f"{p50[name, b]:>24.4f}" for name in variants))
-    one, many = list(variants)[:2]
-    wins = [b for b in sizes if p50[one, b] <= p50[many, b]]
-    print(f"1 thread at least as fast up to batch {max(wins) if wins else 'none'} "
+    few, many = list(variants)[SMALL_BATCH_THREADS - 1], list(variants)[2]
+    wins = []
+    for b in sorted(sizes):  # the crossover: the first batch size where all CPUs win
+        if p50[few, b] > p50[many, b]:
+            break
+        wins.append(b)
+    print(f"{few} at least as fast as all CPUs up to batch {wins[-1] if wins else 'none'} "
           f"(small_batch default: {SMALL_BATCH})")  # fmt: skip
 
 

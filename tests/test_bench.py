@@ -110,17 +110,17 @@ def test_benchmark_registered_runtimes_same_threads(exported_dir):
 
 
 def test_ort_cpu_threads_per_batch_size_are_recorded(exported_dir, monkeypatch):
-    """ort-cpu picks a 1-thread session for small batches unless --threads fixes the count."""
+    """ort-cpu picks a 2-thread session for small batches unless --threads fixes the count."""
     from lenet_deploy.formatting import bench_table
     from lenet_deploy.runtimes import ort_loader
 
     monkeypatch.setattr(ort_loader, "usable_cpus", lambda: 4)  # the policy needs > 1 CPU
-    settings = BenchSettings(batch_sizes=(1, 4, 5), warmup=0, iterations=2, rounds=1)
+    settings = BenchSettings(batch_sizes=(1, 8, 9), warmup=0, iterations=2, rounds=1)
     chosen = benchmark(["ort-cpu"], exported_dir, settings)
-    assert [m.threads for m in chosen.measurements] == [1, 1, "default"]
-    assert [r["threads"] for r in chosen.records()] == [1, 1, "default"]
+    assert [m.threads for m in chosen.measurements] == [2, 2, "default"]
+    assert [r["threads"] for r in chosen.records()] == [2, 2, "default"]
     rows = bench_table(chosen).splitlines()[2:5]
-    assert [row.split()[2] for row in rows] == ["1", "1", "default"]
+    assert [row.split()[2] for row in rows] == ["2", "2", "default"]
     fixed = benchmark(["ort-cpu"], exported_dir, dataclasses.replace(settings, threads=3))
     assert [m.threads for m in fixed.measurements] == [3, 3, 3]
 

@@ -34,13 +34,15 @@ CUDA_FIX = (
 )
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
-#: Batches of at most this many images run on a second, 1-thread ``ort-cpu`` session when
-#: ``threads`` is not set: waking a pool of intra-op threads costs more than a few LeNet images
-#: take to compute, the more so the more cores there are. Where 1 thread stops winning depends
-#: on the core count: benchmarks/ort_small_batch.py measures it (scripts/gpu_check.sh records it
-#: on the GPU host); ``lenet-deploy bench`` shows the threads that served each batch size.
-SMALL_BATCH = 4
-SMALL_BATCH_THREADS = 1
+#: Batches of at most SMALL_BATCH images run on a second ``ort-cpu`` session with
+#: SMALL_BATCH_THREADS intra-op threads when ``threads`` is not set and more CPUs are usable:
+#: waking a large pool of threads costs more than a few LeNet images take to compute (on a
+#: 16-core host, batch 1 took several times longer on all cores than on 2), while on 2 CPUs one
+#: thread already loses at batch 4. benchmarks/ort_small_batch.py measures the crossover
+#: (scripts/gpu_check.sh records it on the GPU host); ``lenet-deploy bench`` shows the threads
+#: that served each batch size.
+SMALL_BATCH = 8
+SMALL_BATCH_THREADS = 2
 #: Ops that only compute shapes, which onnxruntime's CUDA provider leaves on the CPU on purpose;
 #: any other node on the CPU in a CUDA session is computing there.
 SHAPE_OPS = frozenset(
@@ -72,10 +74,10 @@ class OrtOptions(ThreadOptions):
 
 @dataclass(frozen=True)
 class OrtCpuOptions(OrtOptions):
-    """``ort-cpu`` options: those of ``OrtOptions`` plus ``small_batch`` (4): while ``threads``
-    is not set, batches of at most this many images run on a 1-thread session and larger ones
-    on onnxruntime's default thread pool (0: one session for every batch). A ``threads`` value
-    applies to every batch size."""
+    """``ort-cpu`` options: those of ``OrtOptions`` plus ``small_batch`` (8): while ``threads``
+    is not set and more than 2 CPUs are usable, batches of at most this many images run on a
+    2-thread session and larger ones on onnxruntime's default thread pool (0: one session for
+    every batch). A ``threads`` value applies to every batch size."""
 
     small_batch: int = SMALL_BATCH
 
@@ -176,10 +178,13 @@ def cpu_sessions(name: str, path: Path, options: OrtCpuOptions) -> tuple[Any, An
     """(session, small-batch session or None, largest batch the latter serves) for ort-cpu.
 
     The second session exists only while ``threads`` is unset, ``small_batch`` > 0 and more
-    than one CPU is usable; it is never written to ``optimized_model_path`` a second time.
+    than ``SMALL_BATCH_THREADS`` CPUs are usable; it is never written to
+    ``optimized_model_path`` a second time.
     """
     session = load_session(name, path, options, cuda=False)
-    if options.threads is not None or options.small_batch == 0 or usable_cpus() <= 1:
+    if options.threads is not None or not options.small_batch:
+        return session, None, 0
+    if usable_cpus() <= SMALL_BATCH_THREADS:  # the default pool is no larger
         return session, None, 0
     small = dataclasses.replace(options, threads=SMALL_BATCH_THREADS, optimized_model_path=None)
     return session, load_session(name, path, small, cuda=False), options.small_batch

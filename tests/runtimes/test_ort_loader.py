@@ -145,18 +145,18 @@ def spy_runs(monkeypatch, session, calls, label):
     monkeypatch.setattr(session, "run", lambda *a: calls.append(label) or real(*a))
 
 
-def test_small_batches_run_on_a_one_thread_session(exported_dir, digits, four_cpus, monkeypatch):
+def test_small_batches_run_on_a_two_thread_session(exported_dir, digits, four_cpus, monkeypatch):
     x = digits.x_test[:40]
     with load_runtime("ort-cpu", exported_dir) as rt:
         small = rt._small
-        assert small.get_session_options().intra_op_num_threads == 1
-        assert ort_loader.SMALL_BATCH == 4  # the batch sizes below straddle it
-        assert rt.info()["small_batch_threads"] == {"up_to_batch": 4, "threads": 1}
-        assert [rt.threads_for(b) for b in (1, 4, 5, 256)] == [1, 1, "default", "default"]
+        assert small.get_session_options().intra_op_num_threads == 2
+        assert ort_loader.SMALL_BATCH == 8  # the batch sizes below straddle it
+        assert rt.info()["small_batch_threads"] == {"up_to_batch": 8, "threads": 2}
+        assert [rt.threads_for(b) for b in (1, 8, 9, 256)] == [2, 2, "default", "default"]
         calls = []
         spy_runs(monkeypatch, small, calls, "small")
         spy_runs(monkeypatch, rt._session, calls, "pool")
-        outputs = {b: rt.predict(x[:b]) for b in (1, 4, 5, 40)}
+        outputs = {b: rt.predict(x[:b]) for b in (1, 8, 9, 40)}
         assert calls == ["small", "small", "pool", "pool"]
     # results do not depend on the session that served them
     with load_runtime("ort-cpu", exported_dir, small_batch=0) as one:
@@ -171,8 +171,8 @@ def test_threads_option_overrides_the_small_batch_session(exported_dir, four_cpu
         assert [rt.threads_for(b) for b in (1, 64)] == [3, 3]
 
 
-def test_small_batch_session_needs_more_than_one_cpu(exported_dir, monkeypatch):
-    monkeypatch.setattr(ort_loader, "usable_cpus", lambda: 1)
+def test_small_batch_session_needs_more_cpus_than_it_uses(exported_dir, monkeypatch):
+    monkeypatch.setattr(ort_loader, "usable_cpus", lambda: 2)
     with load_runtime("ort-cpu", exported_dir) as rt:
         assert rt._small is None and rt.threads_for(1) == "default"
 
@@ -196,4 +196,4 @@ def test_optimized_model_is_written_once(exported_dir, tmp_path, four_cpus, monk
     with load_runtime("ort-cpu", exported_dir, optimized_model_path=str(target)):
         pass
     assert [o.optimized_model_path for o in made] == [str(target), None]
-    assert [o.threads for o in made] == [None, 1]
+    assert [o.threads for o in made] == [None, 2]
