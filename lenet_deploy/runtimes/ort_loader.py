@@ -43,8 +43,10 @@ CUDA = "CUDAExecutionProvider"
 #: that served each batch size.
 SMALL_BATCH = 8
 SMALL_BATCH_THREADS = 2
-#: Ops that only compute shapes, which onnxruntime's CUDA provider leaves on the CPU on purpose;
-#: any other node on the CPU in a CUDA session is computing there.
+#: Ops of shape subgraphs (a Reshape target built from Shape/Gather/Unsqueeze/Concat, as some
+#: exporters write a flatten), which onnxruntime's CUDA provider keeps on the CPU on purpose;
+#: neither of this project's exporters writes one today. Any other node on the CPU in a CUDA
+#: session is computing there.
 SHAPE_OPS = frozenset(
     {"Shape", "Size", "Constant", "ConstantOfShape", "Gather", "Unsqueeze", "Squeeze", "Concat",
      "Slice", "Cast", "Range"}
