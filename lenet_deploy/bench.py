@@ -14,24 +14,23 @@ Method (as trtexec, onnxruntime_perf_test and torch.utils.benchmark do it):
   the host clock is read (one clock for every engine), the input validated once beforehand so
   the check is never timed as a copy;
 * every runtime that takes a ``threads`` option gets the same intra-op thread count (by
-  default the CPUs this process may use), and it is recorded.
+  default the CPUs this process may use), except that a runtime choosing threads by batch size
+  (``ort-cpu``'s ``small_batch``) keeps its own choice unless ``threads`` is set; the thread
+  count that served each batch size is recorded.
 """
 
 from __future__ import annotations
 
 import os
-import platform
-import resource
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .errors import LenetDeployError, RuntimeUnavailableError
+from .machine import default_threads, environment, peak_rss_mb
 from .measurement import NOISY_IQR_RATIO, BenchResult, Measurement
 
 __all__ = [
@@ -54,14 +53,6 @@ _PHASES = ("h2d", "compute", "d2h")
 _clock = time.perf_counter  # the one clock every phase and runtime is timed with
 
 
-def default_threads() -> int:
-    """The CPUs this process may run on (what every engine gets unless told otherwise)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 @dataclass(frozen=True)
 class BenchSettings:
     """``batch_sizes`` (1, 8, 64, 256); ``warmup`` untimed calls (20); ``iterations`` timed
@@ -74,54 +65,6 @@ class BenchSettings:
     duration_s: float = DEFAULT_DURATION_S
     rounds: int = DEFAULT_ROUNDS
     threads: int | None = None
-
-
-def environment() -> dict[str, Any]:
-    """CPU, cores, library versions and providers, without importing torch."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    def pkg(name: str) -> str | None:
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            return None
-
-    env: dict[str, Any] = {
-        "cpu": _cpu_model(),
-        "cores": os.cpu_count(),
-        "usable_cpus": default_threads(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "torch": pkg("torch"),
-        "onnxruntime": pkg("onnxruntime-gpu") or pkg("onnxruntime"),
-        "openvino": pkg("openvino"),
-    }
-    if "onnxruntime" in sys.modules:
-        env["ort_providers"] = sys.modules["onnxruntime"].get_available_providers()
-    if "torch" in sys.modules:
-        torch = sys.modules["torch"]
-        env["torch_cuda"] = torch.version.cuda
-        if torch.cuda.is_available():
-            env["gpu"] = torch.cuda.get_device_name(0)
-    return env
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _peak_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-
-
 
 
 RuntimeLike = Any  # a registered name, or a Runtime object an app built
@@ -172,7 +115,8 @@ def benchmark(
                 continue
             entry = get_entry(item)
             chosen = dict(options.get(item, {}))
-            if entry.accepts("threads"):
+            # a runtime that picks threads per batch size keeps that unless threads were asked
+            if entry.accepts("threads") and (settings.threads or not entry.accepts("small_batch")):
                 chosen.setdefault("threads", threads)
             t0 = time.perf_counter()
             runtime = entry.create(artifact_for(entry.artifact, model), chosen)
@@ -207,7 +151,7 @@ def _measure(loaded, batches, settings: BenchSettings, progress) -> list[Measure
         for b, x in batches.items():
             for i, (runtime, _, _) in enumerate(loaded):
                 _time_round(runtime, x, settings, rounds, samples[i, b], phases[i, b])
-                rss[i, b] = _peak_rss_mb()
+                rss[i, b] = peak_rss_mb()
                 done += 1
                 if progress:
                     progress(done, total)
@@ -216,7 +160,7 @@ def _measure(loaded, batches, settings: BenchSettings, progress) -> list[Measure
             runtime.name,
             b,
             runtime.device,
-            runtime.info().get("threads"),
+            _threads(runtime, b),
             load_ms,
             first[i, b],
             np.asarray(samples[i, b]),
@@ -226,6 +170,11 @@ def _measure(loaded, batches, settings: BenchSettings, progress) -> list[Measure
         for i, (runtime, load_ms, _) in enumerate(loaded)
         for b in batches
     ]
+
+
+def _threads(runtime, batch_size: int) -> Any:
+    threads_for = getattr(runtime, "threads_for", None)  # runtimes that choose per batch size
+    return threads_for(batch_size) if threads_for else runtime.info().get("threads")
 
 
 def _time_round(runtime, x, settings: BenchSettings, rounds: int, out: list, phases: dict):

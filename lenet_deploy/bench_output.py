@@ -35,6 +35,7 @@ COLUMNS = [
     "h2d_p50_ms",
     "compute_p50_ms",
     "d2h_p50_ms",
+    "compute_ips",
 ]
 
 

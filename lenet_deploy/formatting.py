@@ -127,12 +127,14 @@ def prediction_line(p) -> str:
 BENCH_HEADERS = [
     "runtime",
     "batch",
+    "threads",
     "p50 ms",
     "p90 ms",
     "p99 ms",
     "IQR ms",
     "images/s",
     "GFLOP/s",
+    "compute img/s",
     "first ms",
     "load ms",
 ]
@@ -143,12 +145,14 @@ def bench_rows(result) -> list[list[str]]:
         [
             m.runtime,
             str(m.batch_size),
+            str(m.threads),
             f"{m.p50_ms:.4f}",
             f"{m.p90_ms:.4f}",
             f"{m.p99_ms:.4f}",
             f"{m.iqr_ms:.4f}",
             f"{m.throughput_ips:,.0f}",
             f"{m.gflops:.2f}",
+            "-" if m.compute_ips is None else f"{m.compute_ips:,.0f}",
             f"{m.first_inference_ms:.2f}",
             f"{m.load_ms:.1f}",
         ]

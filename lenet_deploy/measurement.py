@@ -72,6 +72,15 @@ class Measurement:
         return self.throughput_ips * FLOPS_PER_IMAGE / 1e9
 
     @property
+    def compute_ips(self) -> float | None:
+        """Images per second of the compute phase alone (device-resident input and output),
+        from its median; None for runtimes without separate phases."""
+        values = self.phases_ms.get("compute")
+        if values is None or not len(values):
+            return None
+        return self.batch_size / (float(np.median(values)) / 1e3)
+
+    @property
     def noisy(self) -> bool:
         return self.iqr_ms / self.p50_ms > NOISY_IQR_RATIO
 
@@ -99,6 +108,7 @@ class Measurement:
         for phase in ("h2d", "compute", "d2h"):
             values = self.phases_ms.get(phase)
             rec[f"{phase}_p50_ms"] = float(np.median(values)) if values is not None else None
+        rec["compute_ips"] = self.compute_ips
         return rec
 
 

@@ -1,4 +1,5 @@
 import csv
+import dataclasses
 import json
 
 import numpy as np
@@ -58,7 +59,9 @@ def test_records_carry_every_field():
     rec = synthetic([1, 2, 3], phases=phases).to_dict()
     assert set(bench_output.COLUMNS) <= set(rec)
     assert rec["h2d_p50_ms"] == 2.0 and rec["compute_p50_ms"] == 5.0 and rec["d2h_p50_ms"] == 0.5
+    assert rec["compute_ips"] == pytest.approx(4 / 5e-3)  # batch 4 per 5 ms of compute alone
     assert synthetic([1, 2, 3]).to_dict()["compute_p50_ms"] is None
+    assert synthetic([1, 2, 3]).to_dict()["compute_ips"] is None
 
 
 class Sleepy(Runtime):
@@ -106,6 +109,22 @@ def test_benchmark_registered_runtimes_same_threads(exported_dir):
     assert result.environment["cores"] >= 1 and result.environment["onnxruntime"]
     for m in result.measurements:
         assert m.load_ms > 0 and m.iterations == 6 and m.peak_rss_mb > 10
+
+
+def test_ort_cpu_threads_per_batch_size_are_recorded(exported_dir, monkeypatch):
+    """ort-cpu picks a 2-thread session for small batches unless --threads fixes the count."""
+    from lenet_deploy.formatting import bench_table
+    from lenet_deploy.runtimes import ort_loader
+
+    monkeypatch.setattr(ort_loader, "usable_cpus", lambda: 4)  # the policy needs > 1 CPU
+    settings = BenchSettings(batch_sizes=(1, 8, 9), warmup=0, iterations=2, rounds=1)
+    chosen = benchmark(["ort-cpu"], exported_dir, settings)
+    assert [m.threads for m in chosen.measurements] == [2, 2, "default"]
+    assert [r["threads"] for r in chosen.records()] == [2, 2, "default"]
+    rows = bench_table(chosen).splitlines()[2:5]
+    assert [row.split()[2] for row in rows] == ["2", "2", "default"]
+    fixed = benchmark(["ort-cpu"], exported_dir, dataclasses.replace(settings, threads=3))
+    assert [m.threads for m in fixed.measurements] == [3, 3, 3]
 
 
 def test_named_unavailable_runtime_is_refused():
@@ -165,7 +184,7 @@ def test_cli_smoke(exported_dir, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].split()[:3] == ["runtime", "batch", "p50"]
+    assert lines[0].split()[:4] == ["runtime", "batch", "threads", "p50"]
     assert sum(line.startswith(("ort-cpu", "torch-cpu")) for line in lines) == 4
     payload = json.loads(out.read_text())
     assert {(m["runtime"], m["batch_size"]) for m in payload["measurements"]} == {
@@ -274,6 +293,7 @@ def test_phases_are_timed_with_one_clock_and_validation_outside(monkeypatch):
         np.testing.assert_allclose(m.phases_ms[phase], [cost] * 4)
     np.testing.assert_allclose(m.samples_ms, [0.5] * 4)  # end to end is predict's own time
     assert m.to_dict()["compute_p50_ms"] == pytest.approx(4.5)
+    assert m.compute_ips == pytest.approx(2 / 4.5e-3)
 
 
 def test_options_and_skipped_are_carried(exported_dir):

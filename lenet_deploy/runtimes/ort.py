@@ -15,7 +15,16 @@ from ..artifacts import ArtifactKind, engine_failed, resolve
 from ..spec import INPUT_NAME, OUTPUT_NAME
 from .base import Runtime
 from .ort_cuda import OrtCudaBindings
-from .ort_loader import OrtCudaOptions, OrtOptions, cuda_probe, load_session
+from .ort_loader import (
+    SMALL_BATCH_THREADS,
+    OrtCpuOptions,
+    OrtCudaOptions,
+    OrtOptions,
+    cpu_sessions,
+    cuda_probe,
+    graph_placement,
+    load_session,
+)
 from .registry import RuntimeEntry, register_runtime
 
 #: Images per engine call on the CPU: larger batches run in pieces this size, which keeps the
@@ -39,13 +48,17 @@ _PLACEHOLDER = np.zeros((1, 1, 32, 32), np.float32)
     "ort-cpu",
     artifact=ArtifactKind.ONNX,
     device="cpu",
-    options=OrtOptions,
+    options=OrtCpuOptions,
     description="onnxruntime, CPUExecutionProvider",
 )
 class OrtRuntime(Runtime):
-    """An exported ONNX file in an ``onnxruntime.InferenceSession`` (options: ``OrtOptions``,
+    """An exported ONNX file in an ``onnxruntime.InferenceSession`` (options: ``OrtCpuOptions``,
     ``OrtCudaOptions``). On CUDA, batches go through IO binding with device buffers reused per
-    batch size, and the upload / compute / download phases are separate."""
+    batch size, and the upload / compute / download phases are separate. On the CPU, small
+    batches may run on a second, 1-thread session (``OrtCpuOptions.small_batch``)."""
+
+    _small: Any = None  # the small-batch ort-cpu session, serving batches up to _small_max
+    _small_max = 0
 
     def __init__(
         self, artifact: str | os.PathLike, options: OrtOptions, entry: RuntimeEntry
@@ -56,7 +69,15 @@ class OrtRuntime(Runtime):
         self.name = entry.name
         self._cuda = entry.device == "cuda"
         self.path = resolve(artifact, ArtifactKind.ONNX)
-        self._session = load_session(entry.name, self.path, options, cuda=self._cuda)
+        if self._cuda:
+            self._session = load_session(entry.name, self.path, options, cuda=True)
+        else:
+            assert isinstance(options, OrtCpuOptions)
+            self._session, self._small, self._small_max = cpu_sessions(
+                entry.name, self.path, options
+            )
+        #: where each node runs (``ort_loader.graph_placement``), None if onnxruntime can't tell
+        self.placement = graph_placement(self._session)
         self.providers = self._session.get_providers()
         self._options = options
         self._local = threading.local()
@@ -75,15 +96,15 @@ class OrtRuntime(Runtime):
             return self.download(self.compute(self._upload(x)))
         n = len(x)
         try:
-            binding = self._local.bindings[n]
+            session, binding = self._local.bindings[n]
         except (AttributeError, KeyError):
-            binding = self._cpu_binding(n)
+            session, binding = self._cpu_binding(n)
         # IO binding: public, and lighter per call than session.run's Python-side checks. The
         # input is read in place; the output buffer is reused by the next run of this size, so
         # it is copied out.
         try:
             binding.bind_cpu_input(INPUT_NAME, x)
-            self._session.run_with_iobinding(binding)
+            session.run_with_iobinding(binding)
             out = binding.copy_outputs_to_cpu()[0]
         except Exception as exc:  # onnxruntime's own error types: the model failed, not us
             raise engine_failed(self.name, "onnxruntime", self.path, exc) from None
@@ -92,15 +113,18 @@ class OrtRuntime(Runtime):
             binding.bind_cpu_input(INPUT_NAME, _PLACEHOLDER)
         return out
 
-    def _cpu_binding(self, n: int) -> Any:
+    def _cpu_binding(self, n: int) -> tuple[Any, Any]:
         # Per thread (a binding holds its input: threads sharing one would run each other's
-        # batches) and per batch size (its output buffer has the size of the first run).
+        # batches) and per batch size (its output buffer has the size of the first run, and the
+        # size picks the session: small batches may have their own).
         bindings = self._local.__dict__.setdefault("bindings", {})
         if len(bindings) >= MAX_CPU_BINDINGS:
             bindings.pop(next(iter(bindings)))
-        binding = bindings[n] = self._session.io_binding()
+        session = self._small if n <= self._small_max else self._session
+        binding = session.io_binding()
         binding.bind_output(OUTPUT_NAME)
-        return binding
+        bindings[n] = session, binding
+        return session, binding
 
     def _upload(self, x: np.ndarray) -> Any:
         if not self._cuda:
@@ -128,6 +152,7 @@ class OrtRuntime(Runtime):
 
     def info(self) -> dict[str, Any]:
         options = self._session.get_session_options()
+        small = {"up_to_batch": self._small_max, "threads": SMALL_BATCH_THREADS}
         return {
             **super().info(),
             "engine": "onnxruntime",
@@ -136,9 +161,18 @@ class OrtRuntime(Runtime):
             "threads": self._options.threads or options.intra_op_num_threads or "default",
             "graph_optimization": str(options.graph_optimization_level),
             **({"cuda_graphs": self._bindings.graphs} if self._cuda else {}),
+            "small_batch_threads": small if self._small is not None else None,
+            "placement": self.placement,
         }
+
+    def threads_for(self, batch_size: int) -> Any:
+        """The intra-op threads that serve a batch of ``batch_size`` (bench records it)."""
+        if batch_size <= self._small_max:
+            return SMALL_BATCH_THREADS
+        return self.info()["threads"]
 
     def _close(self) -> None:
         if self._cuda:
             self._bindings.clear()
         del self._local, self._session
+        self._small = None

@@ -97,8 +97,11 @@ class CudaSession:
 
     created = []
 
-    def __init__(self, path, options, providers):
+    def __init__(self, path, options, providers, **kwargs):
         CudaSession.created.append(providers)
+
+    def disable_fallback(self):
+        pass
 
     def get_providers(self):
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
