@@ -30,6 +30,9 @@ def run_server(
         port=settings.port,
         log_level="warning",
         access_log=False,
+        # No X-Forwarded-* rewriting: nothing here reads the client address or scheme, and it
+        # is a pass over the headers of every request.
+        proxy_headers=False,
         lifespan="on",
         timeout_graceful_shutdown=settings.drain_timeout_s,
     )
