@@ -1,9 +1,13 @@
 """Dynamic micro-batching: merge concurrent requests into one runtime call, scatter the rows back.
 
-Requests arrive already validated (codec.py). ``infer`` puts a request on a queue and awaits its
-rows; one worker thread takes everything queued (up to ``max_batch`` images), waits at most
+Requests arrive already validated (codec.py). ``infer`` appends a request to a deque and awaits
+its rows; one worker thread takes what is queued (up to ``max_batch`` images), waits at most
 ``max_delay_s`` after the oldest request for more, runs the runtime once -- off the event loop
 -- and hands every caller exactly its own rows through one loop callback per batch.
+
+Thread hand-offs cost more than the Python work around a small batch, so the event loop wakes
+the worker only when it is parked with nothing to do, or when a batch it is waiting to fill is
+full; every other request is a plain append.
 
 A batch that the runtime refuses is re-run request by request, so one bad request only fails
 itself. More than ``max_queue`` requests pending raises ``Overloaded`` at once (backpressure).
@@ -12,6 +16,7 @@ itself. More than ``max_queue`` requests pending raises ``Overloaded`` at once (
 from __future__ import annotations
 
 import asyncio
+import collections
 import queue
 import threading
 import time
@@ -22,8 +27,6 @@ import numpy as np
 from ..errors import LenetDeployError
 from ..runtimes.base import Runtime
 from .metrics import ServerMetrics
-
-_STOP = None
 
 
 class Overloaded(LenetDeployError):
@@ -54,7 +57,15 @@ class Batcher:
         self.metrics = metrics or ServerMetrics()
         self.pending = 0  # requests queued or running; only the event loop changes it
         self._loop = asyncio.get_running_loop()
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        # (x, future, enqueued ns): appended by the loop, popped by the worker (deque ends are
+        # thread-safe). Images in = _added - _taken; each counter has a single writer.
+        self._items: collections.deque = collections.deque()
+        self._added = 0
+        self._taken = 0
+        self._doorbell: queue.SimpleQueue = queue.SimpleQueue()  # wakes the worker
+        self._parked = False  # the worker waits for any request
+        self._filling = False  # the worker waits for its batch to fill, until the delay
+        self._stopping = False
         self._idle = asyncio.Event()
         self._idle.set()
         self._worker = threading.Thread(target=self._work, name="lenet-batcher", daemon=True)
@@ -70,7 +81,14 @@ class Batcher:
         future = self._loop.create_future()
         self.pending += 1
         self._idle.clear()
-        self._queue.put((x, future, time.perf_counter_ns()))
+        self._items.append((x, future, time.perf_counter_ns()))
+        before = self._added - self._taken
+        self._added += len(x)
+        if self._parked:
+            self._parked = False
+            self._doorbell.put(True)
+        elif self._filling and before < self.max_batch <= before + len(x):
+            self._doorbell.put(True)
         try:
             return await future
         finally:
@@ -89,44 +107,47 @@ class Batcher:
             await asyncio.wait_for(self._idle.wait(), timeout_s)
         except asyncio.TimeoutError:
             pass
-        self._queue.put(_STOP)
+        self._stopping = True
+        self._doorbell.put(True)
         await asyncio.to_thread(self._worker.join, timeout_s)
 
     # -- the worker thread
     def _work(self) -> None:
-        carry = None
+        items, get = self._items, self._doorbell.get
         while True:
-            first = carry if carry is not None else self._queue.get()
-            if first is _STOP:
-                return
-            items, carry, stop = self._collect(first)
-            self._run(items)
-            if stop:
-                return
+            if not items:
+                if self._stopping:
+                    return
+                self._parked = True
+                if not items and not self._stopping:  # checked again: the loop saw it parked
+                    get()
+                self._parked = False
+                continue
+            self._fill(items[0][2] + self.max_delay_ns)
+            self._run(self._take())
 
-    def _collect(self, first: tuple) -> tuple[list, tuple | None, bool]:
-        """``first`` plus what else fits: (items, the item that did not fit, stop seen)."""
-        items, images = [first], len(first[0])
-        deadline = first[2] + self.max_delay_ns
-        get, get_nowait = self._queue.get, self._queue.get_nowait
-        while images < self.max_batch:
+    def _fill(self, deadline_ns: int) -> None:
+        """Wait until ``max_batch`` images are queued, the deadline passes or a stop."""
+        self._filling = True
+        while self._added - self._taken < self.max_batch and not self._stopping:
+            wait_ns = deadline_ns - time.perf_counter_ns()
+            if wait_ns <= 0:
+                break
             try:
-                item = get_nowait()
+                self._doorbell.get(timeout=wait_ns / 1e9)
             except queue.Empty:
-                wait_ns = deadline - time.perf_counter_ns()
-                if wait_ns <= 0:
-                    break
-                try:
-                    item = get(timeout=wait_ns / 1e9)
-                except queue.Empty:
-                    break
-            if item is _STOP:
-                return items, None, True
-            if images + len(item[0]) > self.max_batch:
-                return items, item, False
-            items.append(item)
-            images += len(item[0])
-        return items, None, False
+                break
+        self._filling = False
+
+    def _take(self) -> list:
+        """The oldest requests that fit in ``max_batch`` images (at least one request)."""
+        items, taken = self._items, [self._items.popleft()]
+        images = len(taken[0][0])
+        while items and images + len(items[0][0]) <= self.max_batch:
+            taken.append(items.popleft())
+            images += len(taken[-1][0])
+        self._taken += images
+        return taken
 
     def _run(self, items: list) -> None:
         start = time.perf_counter_ns()
@@ -134,8 +155,10 @@ class Batcher:
         outcome: list[object]
         try:
             logits = self.runtime.predict(xs[0] if len(xs) == 1 else np.concatenate(xs))
-            ends = np.cumsum([len(x) for x in xs])[:-1]
-            outcome = np.split(logits, ends) if len(xs) > 1 else [logits]
+            outcome, end = [], 0
+            for x in xs:
+                outcome.append(logits[end : end + len(x)])
+                end += len(x)
         except Exception:
             # Only whole-batch failures get here; find out whose request it was.
             outcome = [_predict_or_error(self.runtime.predict, x) for x in xs]

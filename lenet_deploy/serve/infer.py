@@ -53,8 +53,8 @@ def infer_path(path: str) -> dict[str, str] | None:
     return None
 
 
-_JSON = [(b"content-type", b"application/json")]
-_BINARY = [(b"content-type", b"application/octet-stream")]
+_JSON = (b"content-type", b"application/json")
+_BINARY = (b"content-type", b"application/octet-stream")
 
 
 class InferEndpoint:
@@ -67,10 +67,14 @@ class InferEndpoint:
     async def __call__(self, scope, receive, send) -> None:
         started = time.perf_counter_ns()
         status, body, header_length = await self._handle(scope, receive)
-        headers = _JSON if header_length is None else _BINARY
-        headers = [*headers, (b"content-length", str(len(body)).encode())]
-        if header_length is not None:
-            headers.append((b"inference-header-content-length", str(header_length).encode()))
+        if header_length is None:
+            headers = [_JSON, (b"content-length", b"%d" % len(body))]
+        else:
+            headers = [
+                _BINARY,
+                (b"content-length", b"%d" % len(body)),
+                (b"inference-header-content-length", b"%d" % header_length),
+            ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         metrics = self.state.metrics

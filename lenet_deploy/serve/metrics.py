@@ -6,6 +6,7 @@ finished request; each side owns its own fields, so neither takes a lock on the 
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections import Counter
@@ -26,12 +27,7 @@ class Histogram:
         self.sum = 0.0
 
     def observe(self, value: float) -> None:
-        for i, bound in enumerate(self.bounds):
-            if value <= bound:
-                self.counts[i] += 1
-                break
-        else:
-            self.counts[-1] += 1
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1  # the first bound >= value
         self.sum += value
 
     @property

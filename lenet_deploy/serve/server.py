@@ -30,6 +30,10 @@ def run_server(
         port=settings.port,
         log_level="warning",
         access_log=False,
+        # No X-Forwarded-* rewriting: nothing here reads the client address or scheme, and it
+        # is a pass over the headers of every request.
+        proxy_headers=False,
+        http=_http_protocol(),
         lifespan="on",
         timeout_graceful_shutdown=settings.drain_timeout_s,
     )
@@ -42,6 +46,16 @@ def run_server(
     server.app_state = app.state
     server.run()
     return 0 if server.started else 1
+
+
+def _http_protocol():
+    """uvicorn's httptools protocol sending each response in one write, where httptools is
+    installed; otherwise uvicorn's own choice."""
+    try:
+        from .transport import OneWriteProtocol
+    except ImportError:  # no httptools: uvicorn falls back to h11
+        return "auto"
+    return OneWriteProtocol
 
 
 class _Server(uvicorn.Server):

@@ -101,3 +101,58 @@ def test_inference_runs_off_the_event_loop(runtime, digits):
 
     loop_thread = asyncio.run(main())
     assert seen == ["lenet-batcher"] and loop_thread != "lenet-batcher"
+
+
+def test_a_full_batch_runs_without_waiting_out_the_delay(runtime, digits):
+    async def main():
+        batcher = Batcher(runtime, max_batch=4, max_delay_s=60.0)
+        jobs = [batcher.infer(digits.x_test[i : i + 1]) for i in range(4)]
+        # The worker waits for its batch to fill; the fourth image fills it and wakes it.
+        results = await asyncio.wait_for(asyncio.gather(*jobs), timeout=20)
+        await batcher.close()
+        return results, batcher.metrics
+
+    results, metrics = asyncio.run(main())
+    assert [r.shape for r in results] == [(1, 10)] * 4
+    assert metrics.execution_count == 1 and metrics.batch_sizes == {4: 1}
+
+
+def test_requests_queued_while_a_batch_runs_merge_into_the_next(runtime, digits):
+    started, release = threading.Event(), threading.Event()
+
+    class Gated:
+        def predict(self, x):
+            started.set()
+            release.wait(20)
+            return runtime.predict(x)
+
+    async def main():
+        batcher = Batcher(Gated(), max_batch=64, max_delay_s=0)
+        first = asyncio.ensure_future(batcher.infer(digits.x_test[:1]))
+        while not started.is_set():  # the worker is inside the runtime with batch one
+            await asyncio.sleep(0.01)
+        rest = [asyncio.ensure_future(batcher.infer(digits.x_test[i : i + 2])) for i in range(5)]
+        await asyncio.sleep(0.05)
+        release.set()
+        results = await asyncio.gather(first, *rest)
+        await batcher.close()
+        return results, batcher.metrics
+
+    results, metrics = asyncio.run(main())
+    for i, got in enumerate(results[1:]):
+        np.testing.assert_allclose(got, runtime.predict(digits.x_test[i : i + 2]), atol=1e-6)
+    assert metrics.batch_sizes == {1: 1, 10: 1}  # the five waiting requests ran together
+
+
+def test_close_runs_what_is_still_queued(runtime, digits):
+    async def main():
+        batcher = Batcher(runtime, max_batch=64, max_delay_s=60.0)
+        jobs = [asyncio.ensure_future(batcher.infer(digits.x_test[i : i + 1])) for i in range(3)]
+        await asyncio.sleep(0.05)  # queued; the worker waits out the long delay for more
+        await asyncio.wait_for(batcher.close(timeout_s=0.1), timeout=20)
+        return await asyncio.wait_for(asyncio.gather(*jobs), timeout=20), batcher.metrics
+
+    results, metrics = asyncio.run(main())
+    for i, got in enumerate(results):
+        np.testing.assert_allclose(got, runtime.predict(digits.x_test[i : i + 1]), atol=1e-6)
+    assert metrics.batch_sizes == {3: 1}

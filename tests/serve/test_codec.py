@@ -1,6 +1,7 @@
 """The OIP v2 codec on its own: what it accepts, what it refuses (and with which status)."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -144,3 +145,43 @@ def test_binary_refusals(image):
     new = json.dumps(header).encode()
     with pytest.raises(InferError, match="is 4096 bytes; got 8192"):
         decode_request(new + body[length:], len(new))
+
+
+def test_flat_json_numbers_decode_as_numpy_would(image):
+    """Flat lists take a fast path; it must give numpy's float32 rounding, ints included."""
+    values = np.random.default_rng(2).random(2048)  # float64s that need rounding to float32
+    values[:5] = [0.0, 1.0, 1e-45, 0.1, 0.30000000000000004]
+    data = values.tolist()
+    data[5:8] = [0, 1, 1]  # JSON integers
+    body = _tensor(shape=[2, 1, 32, 32], data=data)
+    x = decode_request(body).x
+    want = np.array(data).astype(np.float32).reshape(2, 1, 32, 32)
+    assert x.dtype == np.float32 and x.flags.writeable and x.flags.c_contiguous
+    np.testing.assert_array_equal(x, want)
+    np.testing.assert_array_equal(decode_request(_json(image)).x, image)  # nested: general path
+
+
+@pytest.mark.parametrize(
+    "data, fragment",
+    [
+        ([True] * 1024, "numbers only"),  # JSON booleans are not numbers
+        ([0.5] * 1023 + ["0.5"], "numbers only"),  # a string after the first element
+        ([0.5] * 1023 + [None], "numbers only"),
+        ([0.5] * 1023 + [1e39], "pixels in [0, 1]"),  # too big for float32
+        ([0.5] * 1023 + [2**80], "pixels in [0, 1]"),
+        ([0.5] * 1023 + [[0.5]], "not a regular array"),
+    ],
+)
+def test_flat_json_refusals(data, fragment):
+    with pytest.raises(InferError, match=re.escape(fragment)) as info:
+        decode_request(_tensor(data=data))
+    assert info.value.status == 400
+
+
+def test_json_responses_are_compact_json(image):
+    body, _ = encode_body(image, binary=False)
+    request = decode_request(body)
+    out, header_length = encode_response(request, np.ones((2, 10), np.float32), "lenet", "1")
+    assert header_length is None and b" " not in out
+    assert json.loads(out)["outputs"][0]["data"] == [1.0] * 20
+    assert json.loads(codec.encode_error("bad 'x'")) == {"error": "bad 'x'"}

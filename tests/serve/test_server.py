@@ -147,6 +147,25 @@ def test_errors_have_protocol_statuses(served_url):
     client.close()
 
 
+def test_infer_paths_route_like_the_protocol(served_url):
+    """The infer fast path in front of the router: both paths, and what it must not take."""
+    body, headers = encode_body_headers()
+    for path, status in [
+        ("/v2/models/lenet/infer", 200),
+        ("/v2/models/lenet/versions/1/infer", 200),
+        ("/v2/models/lenet/versions/7/infer", 404),
+        ("/v2/models/mnist/versions/1/infer", 404),
+        ("/v2/models//infer", 404),
+        ("/v2/models/lenet/versions//infer", 404),
+        ("/v2/models/lenet/extra/1/infer", 404),
+    ]:
+        got, payload = _post(served_url, path, body, headers)
+        assert got == status, (path, payload)
+        if status == 200:
+            assert json.loads(payload[: int(len(payload) - 40)])["model_name"] == "lenet"
+    assert _get(served_url, "/v2/models/lenet/infer")[0] == 405  # GET: the router answers
+
+
 def test_binary_length_mismatch_is_400(served_url):
     body, length = encode_body(np.zeros((1, 1, 32, 32), np.float32), binary=True)
     headers = {"Inference-Header-Content-Length": str(length)}

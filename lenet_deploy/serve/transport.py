@@ -1,0 +1,59 @@
+"""One ``send`` per response: uvicorn's HTTP protocol with a transport that joins writes.
+
+uvicorn writes a response's head and its body with two ``transport.write`` calls, and each is
+a system call and a TCP segment of its own. ``OneWriteProtocol`` hands uvicorn a transport
+that holds a write until the next one (or the end of the event loop's current pass) and sends
+them together, so an infer response leaves as one segment. Order is kept, ``close()`` sends
+what is held first, and everything else is the real transport's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+
+class JoiningTransport:
+    """``transport`` with each write held until the next write or the loop's next pass."""
+
+    __slots__ = ("_transport", "_loop", "_held")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop):
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is None:
+            self._held = bytes(data)
+            self._loop.call_soon(self.flush)
+        else:
+            self._held = None
+            self._transport.write(held + data)
+
+    def flush(self) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            if not self._transport.is_closing():  # the peer went away meanwhile
+                self._transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
+    def __getattr__(self, name: str):
+        return getattr(self._transport, name)
+
+
+class OneWriteProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, writing through a ``JoiningTransport``."""
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(JoiningTransport(transport, self.loop))
