@@ -33,6 +33,9 @@ class JoiningTransport:
             self._held = None
             self._transport.write(held + data)
 
+    def writelines(self, chunks) -> None:  # kept in order with a held write
+        self.write(b"".join(chunks))
+
     def flush(self) -> None:
         held = self._held
         if held is not None:

@@ -73,3 +73,12 @@ def test_the_server_speaks_through_it():
     from lenet_deploy.serve.transport import OneWriteProtocol
 
     assert _http_protocol() is OneWriteProtocol  # httptools is part of the serve extra
+
+
+def test_writelines_keeps_order_with_a_held_write():
+    async def steps(t, real):
+        t.write(b"head ")
+        t.writelines([b"body ", b"tail"])
+        assert real.sent == [b"head body tail"]
+
+    _run(steps)
