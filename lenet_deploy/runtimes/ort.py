@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..artifacts import ArtifactKind, engine_failed, resolve
-from ..spec import INPUT_NAME, OUTPUT_NAME
+from ..spec import INPUT_NAME, NUM_CLASSES, OUTPUT_NAME
 from .base import Runtime
 from .ort_cuda import OrtCudaBindings
 from .ort_loader import (
@@ -96,16 +96,16 @@ class OrtRuntime(Runtime):
             return self.download(self.compute(self._upload(x)))
         n = len(x)
         try:
-            session, binding = self._local.bindings[n]
+            session, binding, logits = self._local.bindings[n]
         except (AttributeError, KeyError):
-            session, binding = self._cpu_binding(n)
+            session, binding, logits = self._cpu_binding(n)
         # IO binding: public, and lighter per call than session.run's Python-side checks. The
-        # input is read in place; the output buffer is reused by the next run of this size, so
-        # it is copied out.
+        # input is read in place; the output lands in this size's own buffer, which the next
+        # run reuses, so it is copied out.
         try:
             binding.bind_cpu_input(INPUT_NAME, x)
             session.run_with_iobinding(binding)
-            out = binding.copy_outputs_to_cpu()[0]
+            out = logits.copy()
         except Exception as exc:  # onnxruntime's own error types: the model failed, not us
             raise engine_failed(self.name, "onnxruntime", self.path, exc) from None
         if x.base is not None or n > KEEP_INPUT:  # a view may pin a caller's whole array
@@ -113,18 +113,18 @@ class OrtRuntime(Runtime):
             binding.bind_cpu_input(INPUT_NAME, _PLACEHOLDER)
         return out
 
-    def _cpu_binding(self, n: int) -> tuple[Any, Any]:
+    def _cpu_binding(self, n: int) -> tuple[Any, Any, np.ndarray]:
         # Per thread (a binding holds its input: threads sharing one would run each other's
-        # batches) and per batch size (its output buffer has the size of the first run, and the
-        # size picks the session: small batches may have their own).
+        # batches) and per batch size (its output buffer has that size, and the size picks the
+        # session: small batches may have their own).
         bindings = self._local.__dict__.setdefault("bindings", {})
         if len(bindings) >= MAX_CPU_BINDINGS:
             bindings.pop(next(iter(bindings)))
         session = self._small if n <= self._small_max else self._session
-        binding = session.io_binding()
-        binding.bind_output(OUTPUT_NAME)
-        bindings[n] = session, binding
-        return session, binding
+        binding, logits = session.io_binding(), np.empty((n, NUM_CLASSES), np.float32)
+        binding.bind_ortvalue_output(OUTPUT_NAME, self._ort.OrtValue.ortvalue_from_numpy(logits))
+        bindings[n] = session, binding, logits
+        return bindings[n]
 
     def _upload(self, x: np.ndarray) -> Any:
         if not self._cuda:

@@ -94,6 +94,14 @@ def test_threads_sharing_a_runtime_get_their_own_rows(runtime, digits):
     assert not errors, errors[:3]
 
 
+def test_a_result_is_not_overwritten_by_the_next_call(runtime, digits):
+    """Engines reuse output buffers per batch size; what predict returned stays the caller's."""
+    first = runtime.predict(digits.x_test[:3])
+    kept = first.copy()
+    runtime.predict(digits.x_test[3:6])
+    np.testing.assert_array_equal(first, kept)
+
+
 def test_a_callers_array_is_not_kept_alive(runtime):
     """Engines read batches in place; none may pin a caller's (possibly huge) array after
     predict returns, through a view of it or the array itself."""
