@@ -6,7 +6,8 @@
 # Saves under $OUT (default: a temporary folder, printed at the end): env.json (versions,
 # providers, GPU, driver), placement.json (where each ORT node runs), junit-gpu.xml and
 # junit-contract.xml, parity.json, bench-<runtime>.json/.md (one bench call per runtime: a
-# failure in one never hides the other's numbers), refuse.log (negative control with
+# failure in one never hides the other's numbers), the same with CUDA graphs on
+# (parity-graphs.json, bench-<runtime>-graphs.json/.md), refuse.log (negative control with
 # CUDA_VISIBLE_DEVICES=""), logs/<step>.log, and summary.txt, whose last line is PASS or FAIL.
 # Exit status 0 only on PASS. A gpu-marked test that skips is a failure.
 #
@@ -80,6 +81,17 @@ if [ "$gpu" = 0 ]; then
         step "bench-$runtime" 60 "${ld[@]}" bench --model "$models" --runtime "$runtime" \
             --batch-sizes "$sizes" --duration 0.5 --quiet \
             --json "$out/bench-$runtime.json" --markdown "$out/bench-$runtime.md"
+    done
+    # CUDA graphs are off by default until this run shows them equal to eager: parity and
+    # bench with them on, so one run decides whether the default can change.
+    graphs=(--option torch-cuda:cuda_graphs=true --option ort-cuda:cuda_graphs=true)
+    step parity-graphs 90 "${ld[@]}" verify --model "$models" --runtimes torch-cuda,ort-cuda \
+        "${graphs[@]}" --json "$out/parity-graphs.json"
+    step parity-graphs-both 10 "$py" "$helper" parity "$out/parity-graphs.json" torch-cuda ort-cuda
+    for runtime in torch-cuda ort-cuda; do
+        step "bench-$runtime-graphs" 60 "${ld[@]}" bench --model "$models" --runtime "$runtime" \
+            "${graphs[@]}" --batch-sizes "$sizes" --duration 0.5 --quiet \
+            --json "$out/bench-$runtime-graphs.json" --markdown "$out/bench-$runtime-graphs.md"
     done
     # informational (not part of the verdict): ort-cpu's small-batch threshold on this host
     if [ "$dry" = 0 ] && ((budget - SECONDS > 90)); then
