@@ -25,6 +25,9 @@ _ENGINE_CHUNK = LIMITS.engine_chunk
 # Module-level names for the per-call checks: a global lookup instead of two attribute ones.
 _ndarray, _vdot, _isfinite, _sum = np.ndarray, np.vdot, math.isfinite, sum
 _FEW = 4  # up to this many rows, logits are checked with a Python sum
+#: Engines that read a batch in place may hold on to it after a call only up to this many
+#: images, and never when it is a view, which can pin a caller's whole array.
+KEEP_INPUT = 64
 #: Pixels may stray this far outside [0, 1] (resampling overshoot) before a batch is refused.
 RANGE_TOLERANCE = 1e-3
 _LOW, _HIGH = -RANGE_TOLERANCE, 1.0 + RANGE_TOLERANCE

@@ -25,15 +25,13 @@ from ..artifacts import (
     unloadable_model,
 )
 from ..errors import RuntimeUnavailableError, first_line
-from .base import Runtime
+from .base import KEEP_INPUT, Runtime
 from .options import ThreadOptions
 from .registry import RuntimeEntry, register_runtime
 
 INSTALL_FIX = "install the extra: pip install 'lenet-deploy[openvino]'"
 #: Images per infer request; larger batches run in pieces (see ort.CPU_CHUNK).
 CPU_CHUNK = 256
-#: A request keeps its last input between calls only up to this many images (see ort.py).
-KEEP_INPUT = 64
 _HINT = {"fp32": "f32", "bf16": "bf16"}
 
 
@@ -118,7 +116,7 @@ class OpenVinoRuntime(Runtime):
         except Exception as exc:  # OpenVINO's own error types: the model failed, not the input
             raise engine_failed(self.name, "OpenVINO", self.path, exc) from None
         out = output(0).data.copy()
-        if x.base is not None or len(x) > KEEP_INPUT:  # a view may pin a caller's whole array
+        if x.base is not None or len(x) > KEEP_INPUT:
             set_input(self._placeholder)
         return out
 

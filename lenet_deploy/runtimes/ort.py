@@ -13,7 +13,7 @@ import numpy as np
 
 from ..artifacts import ArtifactKind, engine_failed, resolve
 from ..spec import INPUT_NAME, NUM_CLASSES, OUTPUT_NAME
-from .base import Runtime
+from .base import KEEP_INPUT, Runtime
 from .ort_cuda import OrtCudaBindings
 from .ort_loader import (
     SMALL_BATCH_THREADS,
@@ -31,8 +31,6 @@ from .registry import RuntimeEntry, register_runtime
 #: activations in cache (measured by benchmarks/large_batch.py).
 CPU_CHUNK = 256
 MAX_CPU_BINDINGS = 8  # per thread: output buffers kept for this many batch sizes
-#: A CPU binding keeps its last input between calls only up to this many images.
-KEEP_INPUT = 64
 _PLACEHOLDER = np.zeros((1, 1, 32, 32), np.float32)
 
 
@@ -55,7 +53,7 @@ class OrtRuntime(Runtime):
     """An exported ONNX file in an ``onnxruntime.InferenceSession`` (options: ``OrtCpuOptions``,
     ``OrtCudaOptions``). On CUDA, batches go through IO binding with device buffers reused per
     batch size, and the upload / compute / download phases are separate. On the CPU, small
-    batches may run on a second, 1-thread session (``OrtCpuOptions.small_batch``)."""
+    batches may run on a second session with fewer threads (``OrtCpuOptions.small_batch``)."""
 
     _small: Any = None  # the small-batch ort-cpu session, serving batches up to _small_max
     _small_max = 0
@@ -108,8 +106,8 @@ class OrtRuntime(Runtime):
             out = logits.copy()
         except Exception as exc:  # onnxruntime's own error types: the model failed, not us
             raise engine_failed(self.name, "onnxruntime", self.path, exc) from None
-        if x.base is not None or n > KEEP_INPUT:  # a view may pin a caller's whole array
-            # (clear_binding_inputs keeps its Python reference: rebinding replaces it)
+        if x.base is not None or n > KEEP_INPUT:
+            # clear_binding_inputs keeps its Python reference: rebinding replaces it
             binding.bind_cpu_input(INPUT_NAME, _PLACEHOLDER)
         return out
 
