@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +30,34 @@ from .metrics import ServerMetrics
 
 class Overloaded(LenetDeployError):
     """The queue is full: the caller should retry later (HTTP 503)."""
+
+
+class Doorbell:
+    """A binary semaphore: ``ring()`` from any thread wakes one ``wait()``; rings before the
+    wait are kept (several count as one).
+
+    Not ``queue.SimpleQueue``: in CPython 3.11 and 3.12 its ``get(timeout)`` recomputes the
+    time left after taking its internal lock, and a thread preempted past the deadline at that
+    point passes a negative timeout on -- which means "wait forever". With sub-millisecond
+    waits on a busy machine that happens: the worker hung and the server stopped answering.
+    ``Lock.acquire(timeout)`` turns an expired deadline into a failed acquire instead.
+    """
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()  # held = not rung
+
+    def ring(self) -> None:
+        try:
+            self._lock.release()
+        except RuntimeError:  # already rung, not yet heard
+            pass
+
+    def wait(self, timeout: float = -1) -> bool:
+        """True once rung; False after ``timeout`` seconds (default: no limit)."""
+        return self._lock.acquire(timeout=timeout)
 
 
 class Batcher:
@@ -62,7 +89,7 @@ class Batcher:
         self._items: collections.deque = collections.deque()
         self._added = 0
         self._taken = 0
-        self._doorbell: queue.SimpleQueue = queue.SimpleQueue()  # wakes the worker
+        self._doorbell = Doorbell()  # wakes the worker
         self._parked = False  # the worker waits for any request
         self._filling = False  # the worker waits for its batch to fill, until the delay
         self._stopping = False
@@ -86,9 +113,9 @@ class Batcher:
         self._added += len(x)
         if self._parked:
             self._parked = False
-            self._doorbell.put(True)
+            self._doorbell.ring()
         elif self._filling and before < self.max_batch <= before + len(x):
-            self._doorbell.put(True)
+            self._doorbell.ring()
         try:
             return await future
         finally:
@@ -108,19 +135,19 @@ class Batcher:
         except asyncio.TimeoutError:
             pass
         self._stopping = True
-        self._doorbell.put(True)
+        self._doorbell.ring()
         await asyncio.to_thread(self._worker.join, timeout_s)
 
     # -- the worker thread
     def _work(self) -> None:
-        items, get = self._items, self._doorbell.get
+        items, wait = self._items, self._doorbell.wait
         while True:
             if not items:
                 if self._stopping:
                     return
                 self._parked = True
                 if not items and not self._stopping:  # checked again: the loop saw it parked
-                    get()
+                    wait()
                 self._parked = False
                 continue
             self._fill(items[0][2] + self.max_delay_ns)
@@ -133,9 +160,7 @@ class Batcher:
             wait_ns = deadline_ns - time.perf_counter_ns()
             if wait_ns <= 0:
                 break
-            try:
-                self._doorbell.get(timeout=wait_ns / 1e9)
-            except queue.Empty:
+            if not self._doorbell.wait(wait_ns / 1e9):
                 break
         self._filling = False
 

@@ -2,13 +2,14 @@
 
 import asyncio
 import threading
+import time
 
 import numpy as np
 import pytest
 
 from lenet_deploy.errors import InputError
 from lenet_deploy.runtimes import load_runtime
-from lenet_deploy.serve.batcher import Batcher, Overloaded
+from lenet_deploy.serve.batcher import Batcher, Doorbell, Overloaded
 
 
 @pytest.fixture(scope="module")
@@ -156,3 +157,47 @@ def test_close_runs_what_is_still_queued(runtime, digits):
     for i, got in enumerate(results):
         np.testing.assert_allclose(got, runtime.predict(digits.x_test[i : i + 1]), atol=1e-6)
     assert metrics.batch_sizes == {3: 1}
+
+
+def test_doorbell_keeps_a_ring_until_it_is_heard_and_times_out_otherwise():
+    bell = Doorbell()
+    started = time.perf_counter()
+    assert bell.wait(0.02) is False  # nobody rang
+    assert time.perf_counter() - started >= 0.015
+    bell.ring()
+    bell.ring()  # two rings before a wait are heard once
+    assert bell.wait(0) is True
+    assert bell.wait(0) is False
+    assert bell.wait(1e-7) is False  # a deadline gone before the wait starts still returns
+
+
+def test_doorbell_wakes_a_waiter_on_another_thread():
+    bell, woke = Doorbell(), threading.Event()
+
+    def waiter():
+        if bell.wait(20):
+            woke.set()
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    time.sleep(0.02)
+    assert not woke.is_set()
+    bell.ring()
+    thread.join(20)
+    assert woke.is_set()
+
+
+def test_many_tiny_batches_with_a_sub_millisecond_delay_all_finish(runtime, digits):
+    # The worker's timed waits are a tenth of a millisecond here, thousands of times over; a
+    # wait that overran its deadline into "forever" would hang this (the server did, once).
+    async def main():
+        batcher = Batcher(runtime, max_batch=2, max_delay_s=0.0001)
+        for round_ in range(40):
+            jobs = [batcher.infer(digits.x_test[i : i + 1]) for i in range(round_ % 7 + 1)]
+            await asyncio.wait_for(asyncio.gather(*jobs), timeout=20)
+            await asyncio.sleep(0.0002 * (round_ % 3))
+        await batcher.close()
+        return batcher.metrics
+
+    metrics = asyncio.run(main())
+    assert metrics.inference_count == sum(r % 7 + 1 for r in range(40))
