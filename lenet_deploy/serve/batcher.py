@@ -1,9 +1,10 @@
 """Dynamic micro-batching: merge concurrent requests into one runtime call, scatter the rows back.
 
-Requests arrive already validated (codec.py). ``infer`` appends a request to a deque and awaits
-its rows; one worker thread takes what is queued (up to ``max_batch`` images), waits at most
-``max_delay_s`` after the oldest request for more, runs the runtime once -- off the event loop
--- and hands every caller exactly its own rows through one loop callback per batch.
+Requests arrive already validated (codec.py). ``submit`` appends a request to a deque with the
+callback that gets its rows (``infer`` awaits them instead); one worker thread takes what is
+queued (up to ``max_batch`` images), waits at most ``max_delay_s`` after the oldest request for
+more, runs the runtime once -- off the event loop -- and hands every caller exactly its own rows
+through one loop callback per batch.
 
 Thread hand-offs cost more than the Python work around a small batch, so the event loop wakes
 the worker only when it is parked with nothing to do, or when a batch it is waiting to fill is
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +29,8 @@ import numpy as np
 from ..errors import LenetDeployError
 from ..runtimes.base import Runtime
 from .metrics import ServerMetrics
+
+_log = logging.getLogger("lenet_deploy.serve")
 
 
 class Overloaded(LenetDeployError):
@@ -84,7 +89,7 @@ class Batcher:
         self.metrics = metrics or ServerMetrics()
         self.pending = 0  # requests queued or running; only the event loop changes it
         self._loop = asyncio.get_running_loop()
-        # (x, future, enqueued ns): appended by the loop, popped by the worker (deque ends are
+        # (x, deliver, enqueued ns): appended by the loop, popped by the worker (deque ends are
         # thread-safe). Images in = _added - _taken; each counter has a single writer.
         self._items: collections.deque = collections.deque()
         self._added = 0
@@ -98,17 +103,19 @@ class Batcher:
         self._worker = threading.Thread(target=self._work, name="lenet-batcher", daemon=True)
         self._worker.start()
 
-    async def infer(self, x: np.ndarray) -> np.ndarray:
-        """Logits for the validated batch ``x``; raises Overloaded or the runtime's error."""
+    def submit(self, x: np.ndarray, deliver: Callable[[object], None]) -> None:
+        """Queue the validated batch ``x``; ``deliver`` gets its logits, or the runtime's
+        exception, once, on the event loop. Raises Overloaded at once when the queue is full.
+        Call on the event loop."""
         if self.pending >= self.max_queue:
             raise Overloaded(
                 f"server overloaded: {self.pending} requests pending (limit {self.max_queue}); "
                 "retry later"
             )
-        future = self._loop.create_future()
+        if not self.pending:
+            self._idle.clear()
         self.pending += 1
-        self._idle.clear()
-        self._items.append((x, future, time.perf_counter_ns()))
+        self._items.append((x, deliver, time.perf_counter_ns()))
         before = self._added - self._taken
         self._added += len(x)
         if self._parked:
@@ -116,12 +123,12 @@ class Batcher:
             self._doorbell.ring()
         elif self._filling and before < self.max_batch <= before + len(x):
             self._doorbell.ring()
-        try:
-            return await future
-        finally:
-            self.pending -= 1
-            if not self.pending:
-                self._idle.set()
+
+    async def infer(self, x: np.ndarray) -> np.ndarray:
+        """Logits for the validated batch ``x``; raises Overloaded or the runtime's error."""
+        future = self._loop.create_future()
+        self.submit(x, functools.partial(_settle, future))
+        return await future
 
     def infer_blocking(self, x: np.ndarray) -> np.ndarray:
         """``infer`` from a worker thread (never the event loop): blocks that thread only, so
@@ -191,11 +198,22 @@ class Batcher:
         self.metrics.batch_done(
             sum(len(x) for x in xs), [start - item[2] for item in items], compute_ns
         )
-        futures = [item[1] for item in items]
+        sinks = [item[1] for item in items]
         try:
-            self._loop.call_soon_threadsafe(_resolve, futures, outcome)
+            self._loop.call_soon_threadsafe(self._deliver, sinks, outcome)
         except RuntimeError:  # the loop has closed: nobody is waiting any more
             pass
+
+    def _deliver(self, sinks: list[Callable[[object], None]], outcome: list[object]) -> None:
+        """On the loop: each caller's rows (or error) to its ``deliver``."""
+        for deliver, result in zip(sinks, outcome, strict=True):
+            self.pending -= 1
+            try:
+                deliver(result)
+            except Exception:  # one caller's failure must not strand the others
+                _log.exception("delivering an inference result failed")
+        if not self.pending:
+            self._idle.set()
 
 
 def _predict_or_error(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> object:
@@ -205,11 +223,10 @@ def _predict_or_error(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray
         return exc
 
 
-def _resolve(futures: list[asyncio.Future], outcome: list[object]) -> None:
-    for future, result in zip(futures, outcome, strict=True):
-        if future.done():  # the client went away
-            continue
-        if isinstance(result, BaseException):
-            future.set_exception(result)
-        else:
-            future.set_result(result)
+def _settle(future: asyncio.Future, result: object) -> None:
+    if future.done():  # the caller went away
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)

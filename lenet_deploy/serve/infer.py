@@ -6,17 +6,22 @@ per-request Request/Response objects, and ``OipApp`` routes to it without the mi
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 
 from ..errors import LenetDeployError
 from .batcher import Overloaded
-from .codec import InferError, decode_request, encode_error, encode_response
+from .codec import InferError, InferRequest, decode_request, encode_error, encode_response
 
 if TYPE_CHECKING:
     from .settings import ServeSettings
+
+_log = logging.getLogger("lenet_deploy.serve")
 
 
 def serving(state) -> bool:
@@ -58,7 +63,11 @@ _BINARY = (b"content-type", b"application/octet-stream")
 
 
 class InferEndpoint:
-    """``POST .../infer`` as a bare ASGI app (Starlette routes to it with path params)."""
+    """``POST .../infer`` as a bare ASGI app (Starlette routes to it with path params).
+
+    Its checks and its request-to-response core are also what the HTTP protocol's fast path
+    (fastpath.py) calls, so both answer the same.
+    """
 
     def __init__(self, settings: ServeSettings):
         self.settings = settings
@@ -77,51 +86,79 @@ class InferEndpoint:
             ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+        self.record(status, started)
+
+    def record(self, status: int, started_ns: int) -> None:
         metrics = self.state.metrics
         if status == 200:
-            metrics.request_done(started)
+            metrics.request_done(started_ns)
         else:
             metrics.request_failed(status)
 
-    async def _handle(self, scope, receive) -> tuple[int, bytes, int | None]:
+    def refusal(self, params: dict[str, str]) -> tuple[int, bytes] | None:
+        """404 for another model or version, 503 when not serving; None to go on."""
         s, state = self.settings, self.state
-        params = scope["path_params"]
         if params["model"] != s.model_name or params.get("version", s.model_version) != (
             s.model_version
         ):
             what = params["model"] + (
                 f" version {params['version']}" if "version" in params else ""
             )
-            return 404, encode_error(f"unknown model {what}; serving {s.model_name!r}"), None
+            return 404, encode_error(f"unknown model {what}; serving {s.model_name!r}")
         if not serving(state):
             why = "shutting down" if state.draining else "not ready (still loading)"
-            return 503, encode_error(f"model {s.model_name!r} is {why}"), None
-        length = header_length = None
-        for key, value in scope["headers"]:
-            if key == b"content-length":
-                length = value
-            elif key == b"inference-header-content-length":
-                header_length = value
+            return 503, encode_error(f"model {s.model_name!r} is {why}")
+        return None
+
+    async def _handle(self, scope, receive) -> tuple[int, bytes, int | None]:
+        refused = self.refusal(scope["path_params"])
+        if refused is not None:
+            return *refused, None
         try:
-            length = None if length is None else int(length)
-            header_length = None if header_length is None else int(header_length)
+            length, header_length = content_lengths(scope["headers"])
         except ValueError:
             return 400, encode_error("Content-Length headers must be integers"), None
-        if length is not None and length > s.max_body_bytes:
+        limit = self.settings.max_body_bytes
+        if length is not None and length > limit:
             return 413, self._too_large(length), None
-        body = await read_body_limited(receive, s.max_body_bytes)
+        body = await read_body_limited(receive, limit)
         if body is None:
             return 413, self._too_large(None), None
+        future = asyncio.get_running_loop().create_future()
+        self.start(body, header_length, lambda *answer: future.set_result(answer))
+        return await future
+
+    def start(
+        self,
+        body: bytes,
+        header_length: int | None,
+        respond: Callable[[int, bytes, int | None], None],
+    ) -> None:
+        """Decode ``body``, queue it on the batcher and call ``respond(status, body,
+        header_length)`` once with the answer -- now if the request is refused, else from the
+        batcher's callback on the event loop."""
         try:
             request = decode_request(body, header_length)
-            logits = await state.batcher.infer(request.x)
-            out, out_header = encode_response(request, logits, s.model_name, s.model_version)
+            self.state.batcher.submit(
+                request.x, lambda result: respond(*self._answer(request, result))
+            )
         except InferError as exc:
-            return exc.status, encode_error(str(exc)), None
+            respond(exc.status, encode_error(str(exc)), None)
         except Overloaded as exc:
-            return 503, encode_error(str(exc)), None
-        except LenetDeployError as exc:  # the runtime failed on a valid request
-            return 500, encode_error(f"{state.runtime.name}: {exc}"), None
+            respond(503, encode_error(str(exc)), None)
+
+    def _answer(self, request: InferRequest, result: object) -> tuple[int, bytes, int | None]:
+        if isinstance(result, BaseException):
+            if isinstance(result, LenetDeployError):  # the runtime failed on a valid request
+                return 500, encode_error(f"{self.state.runtime.name}: {result}"), None
+            _log.error("inference failed", exc_info=result)
+            return 500, encode_error(f"internal error: {type(result).__name__}"), None
+        s = self.settings
+        try:
+            out, out_header = encode_response(request, result, s.model_name, s.model_version)
+        except Exception as exc:  # pragma: no cover - encoding finite logits does not fail
+            _log.exception("encoding a response failed")
+            return 500, encode_error(f"internal error: {type(exc).__name__}"), None
         return 200, out, out_header
 
     def _too_large(self, length: int | None) -> bytes:
@@ -130,6 +167,21 @@ class InferEndpoint:
             f"request body too large: {got}, limit {self.settings.max_body_bytes} bytes; "
             "send fewer images per request"
         )
+
+
+def content_lengths(headers) -> tuple[int | None, int | None]:
+    """``Content-Length`` and ``Inference-Header-Content-Length`` from lower-cased (name,
+    value) byte pairs, as ints or None; ValueError if one is not an integer."""
+    length = header_length = None
+    for key, value in headers:
+        if key == b"content-length":
+            length = value
+        elif key == b"inference-header-content-length":
+            header_length = value
+    return (
+        None if length is None else int(length),
+        None if header_length is None else int(header_length),
+    )
 
 
 async def read_body_limited(receive, limit: int) -> bytes | None:

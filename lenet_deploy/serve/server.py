@@ -33,7 +33,7 @@ def run_server(
         # No X-Forwarded-* rewriting: nothing here reads the client address or scheme, and it
         # is a pass over the headers of every request.
         proxy_headers=False,
-        http=_http_protocol(),
+        http=_http_protocol(app),
         lifespan="on",
         timeout_graceful_shutdown=settings.drain_timeout_s,
     )
@@ -48,14 +48,14 @@ def run_server(
     return 0 if server.started else 1
 
 
-def _http_protocol():
-    """uvicorn's httptools protocol sending each response in one write, where httptools is
-    installed; otherwise uvicorn's own choice."""
+def _http_protocol(app):
+    """uvicorn's httptools protocol with the infer fast path and each response sent in one
+    write, where httptools is installed; otherwise uvicorn's own choice."""
     try:
-        from .transport import OneWriteProtocol
+        from .fastpath import fast_infer_protocol
     except ImportError:  # no httptools: uvicorn falls back to h11
         return "auto"
-    return OneWriteProtocol
+    return fast_infer_protocol(app.infer)
 
 
 class _Server(uvicorn.Server):

@@ -33,6 +33,15 @@ class JoiningTransport:
             self._held = None
             self._transport.write(held + data)
 
+    def write_now(self, data: bytes) -> None:
+        """Send ``data`` now, after anything held."""
+        held = self._held
+        if held is None:
+            self._transport.write(data)
+        else:
+            self._held = None
+            self._transport.write(held + data)
+
     def writelines(self, chunks) -> None:  # kept in order with a held write
         self.write(b"".join(chunks))
 

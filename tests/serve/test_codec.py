@@ -22,6 +22,18 @@ def _json(x, **extra) -> bytes:
     return json.dumps({"inputs": [tensor], **extra}).encode()
 
 
+@pytest.fixture(autouse=True, params=["simdjson", "orjson"])
+def json_reader(request, monkeypatch):
+    """Every test runs with JSON requests read by simdjson (when installed) and by orjson
+    alone: the two must accept and refuse the same bodies with the same results."""
+    if request.param == "simdjson":
+        if codec._SimdParser is None:
+            pytest.skip("pysimdjson is not installed (the [serve] extra installs it)")
+    else:
+        monkeypatch.setattr(codec, "_SimdParser", None)
+    return request.param
+
+
 @pytest.fixture
 def image():
     return np.random.default_rng(0).random((2, 1, 32, 32), dtype=np.float32)
@@ -97,7 +109,9 @@ def _tensor(**changes):
         (_tensor(shape=[2, 1, 32, 32]), "needs 2048 elements; got 1024"),
         (_tensor(data=[0.5] * 1000), "needs 1024 elements; got 1000"),
         (_tensor(data=["0.5"] * 1024), "numbers only"),
-        (_tensor(data=[[0.5] * 1000, [0.5]]), "not a regular array"),
+        (_tensor(data=[[0.5] * 1000, [0.5]]), "needs 1024 elements; got 1001"),
+        (_tensor(data=[[0.5] * 1023, [{"a": 1}]]), "numbers only"),
+        (_tensor(data=0.5), "needs 'data'"),
         (_tensor(data=None), "needs 'data'"),
         (_tensor(data=[2.0] * 1024), "pixels in [0, 1]; got values in [2, 2]"),
         (_tensor(data=[-0.5] + [0.5] * 1023), "pixels in [0, 1]"),
@@ -169,7 +183,7 @@ def test_flat_json_numbers_decode_as_numpy_would(image):
         ([0.5] * 1023 + [None], "numbers only"),
         ([0.5] * 1023 + [1e39], "pixels in [0, 1]"),  # too big for float32
         ([0.5] * 1023 + [2**80], "pixels in [0, 1]"),
-        ([0.5] * 1023 + [[0.5]], "not a regular array"),
+        ([0.5] * 1023 + [[0.5, 0.5]], "needs 1024 elements; got 1025"),
     ],
 )
 def test_flat_json_refusals(data, fragment):
@@ -185,3 +199,40 @@ def test_json_responses_are_compact_json(image):
     assert header_length is None and b" " not in out
     assert json.loads(out)["outputs"][0]["data"] == [1.0] * 20
     assert json.loads(codec.encode_error("bad 'x'")) == {"error": "bad 'x'"}
+
+
+@pytest.mark.parametrize(
+    "shape_data",
+    [
+        lambda v: v.tolist(),  # flat
+        lambda v: v.reshape(2, 1, 32, 32).tolist(),  # nested as the shape
+        lambda v: [v[:1].tolist(), v[1:1000].tolist(), [], [v[1000:].tolist()]],  # ragged
+        lambda v: v[:-1].tolist() + [[v[-1].item()]],
+    ],
+)
+def test_nested_data_is_read_in_document_order_as_triton_does(shape_data):
+    values = np.random.default_rng(3).random(2048).astype(np.float32)
+    body = _tensor(shape=[2, 1, 32, 32], data=shape_data(values))
+    np.testing.assert_array_equal(decode_request(body).x.reshape(-1), values)
+
+
+def test_duplicate_keys_count_once_the_last_as_in_orjson():
+    good = json.loads(_tensor())["inputs"][0]
+    body = b'{"inputs": [{"name": "x"}], "id": "a", "id": "b", "inputs": %s}' % (
+        json.dumps([good]).encode()
+    )
+    request = decode_request(body)
+    assert request.id == "b" and request.x.shape == (1, 1, 32, 32)
+
+
+@pytest.mark.parametrize("json_reader", ["simdjson"], indirect=True)
+def test_simdjson_reads_the_pixels_and_survives_a_parser_still_in_use(json_reader):
+    body = _tensor(data=[0.25] * 1024)
+    obj = codec._simd_loads(body)
+    data = obj["inputs"][0]["data"]
+    assert type(data) is np.ndarray and data.dtype == np.float64 and data.shape == (1024,)
+    busy = codec._SimdParser()
+    held = busy.parse(b'{"a": [1]}')  # a live document: this parser cannot parse again
+    codec._simd.parser = busy
+    np.testing.assert_array_equal(decode_request(body).x, np.full((1, 1, 32, 32), 0.25))
+    assert codec._simd.parser is not busy and held["a"].as_list() == [1]

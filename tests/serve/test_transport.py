@@ -69,10 +69,27 @@ def test_nothing_is_written_once_the_peer_has_gone():
 
 
 def test_the_server_speaks_through_it():
+    from types import SimpleNamespace
+
+    from lenet_deploy.serve.fastpath import FastInferProtocol
     from lenet_deploy.serve.server import _http_protocol
     from lenet_deploy.serve.transport import OneWriteProtocol
 
-    assert _http_protocol() is OneWriteProtocol  # httptools is part of the serve extra
+    endpoint = object()
+    protocol = _http_protocol(SimpleNamespace(infer=endpoint))
+    assert issubclass(protocol, FastInferProtocol) and issubclass(protocol, OneWriteProtocol)
+    assert protocol.endpoint is endpoint  # httptools is part of the serve extra
+
+
+def test_write_now_sends_after_a_held_write():
+    async def steps(t, real):
+        t.write(b"head ")
+        t.write_now(b"body")
+        assert real.sent == [b"head body"]
+        t.write_now(b" next")
+        await asyncio.sleep(0)
+
+    assert _run(steps).sent == [b"head body", b" next"]
 
 
 def test_writelines_keeps_order_with_a_held_write():
