@@ -10,6 +10,15 @@ _port = in_range(int, 0, 65535, what="a port in 0..65535")
 _non_negative_float = in_range(float, 0.0, what="a number >= 0")
 
 
+def _cpu_list(text: str) -> tuple[int, ...]:
+    from ..machine import parse_cpu_list
+
+    try:
+        return parse_cpu_list(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def register(subparsers) -> None:
     from ..artifacts import DEFAULT_DIR
     from ..serve.settings import ServeSettings
@@ -61,6 +70,15 @@ def register(subparsers) -> None:
         f"{d.max_body_bytes // 2**20})",
     )
     p.add_argument(
+        "--cpus",
+        type=_cpu_list,
+        metavar="LIST",
+        help="run the server on these CPUs only, e.g. 0 or 0-3 (Linux). Its event loop and "
+        "batching thread hand work to each other; on one core that costs less CPU than "
+        "across two, and one pinned server per core is how to scale out on one machine "
+        "(default: every CPU it may use)",
+    )
+    p.add_argument(
         "--no-ui",
         dest="ui",
         action="store_false",
@@ -90,7 +108,12 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         max_body_bytes=args.max_body_mb * 2**20,
         ui=args.ui,
+        cpus=args.cpus,
     )
+    if args.cpus is not None:  # before the runtime starts its threads: they inherit it
+        from ..machine import pin_process
+
+        pin_process(args.cpus)
     # Loaded before binding, so a bad --model is a one-line error, not a server that never
     # becomes ready.
     accepts = get_entry(args.runtime).accepts("threads")

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import uvicorn
 
+from ..machine import format_cpus
 from ..runtimes.base import Runtime
 from .app import ServeSettings, create_app
 
@@ -82,6 +83,7 @@ class _Server(uvicorn.Server):
             f"serving {self.describe} at http://{host}:{port}/v2/models/{s.model_name} "
             f"(OIP v2; max batch {s.max_batch}, max delay {s.max_delay_ms:g} ms, "
             f"max queue {s.max_queue})"
+            + (f"; on CPU {format_cpus(s.cpus)}" if s.cpus else "")
             + (f"; browser page at http://{host}:{port}/" if s.ui else "")
         )
 

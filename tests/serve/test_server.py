@@ -2,7 +2,10 @@
 
 import http.client
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -259,6 +262,27 @@ def test_sigterm_drains_in_flight_requests_then_exits_0(exported_dir, digits):
     assert code == 0, proc.stderr.read()
     assert sorted(r[0] for r in results) == [200] * 4
     assert "Traceback" not in proc.stderr.read()
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="Linux only")
+def test_cpus_pins_the_whole_server_and_says_so(exported_dir):
+    first = min(os.sched_getaffinity(0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lenet_deploy", "serve", "--model", str(exported_dir), "--port",
+         "0", "--cpus", str(first)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        line = proc.stdout.readline()
+        assert f"; on CPU {first}" in line, line
+        url = line.split(" at ", 1)[1].split()[0]
+        status, _ = _post(url, "/v2/models/lenet/infer", *encode_body_headers())
+        assert status == 200
+        for task in os.listdir(f"/proc/{proc.pid}/task"):  # every thread, the runtime's too
+            with open(f"/proc/{proc.pid}/task/{task}/status") as f:
+                assert f"Cpus_allowed_list:\t{first}\n" in f.read()
+    finally:
+        assert stop_server(proc) == 0
 
 
 def test_missing_model_is_a_one_line_error_before_binding(tmp_path):
