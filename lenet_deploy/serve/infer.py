@@ -146,6 +146,9 @@ class InferEndpoint:
             respond(exc.status, encode_error(str(exc)), None)
         except Overloaded as exc:
             respond(503, encode_error(str(exc)), None)
+        except Exception as exc:  # a bug here must cost one 500, not the connection
+            _log.exception("decoding an infer request failed")
+            respond(500, encode_error(f"internal error: {type(exc).__name__}"), None)
 
     def _answer(self, request: InferRequest, result: object) -> tuple[int, bytes, int | None]:
         if isinstance(result, BaseException):

@@ -16,6 +16,7 @@ pytest.importorskip("httptools")
 
 from uvicorn.server import ServerState  # noqa: E402
 
+from lenet_deploy.errors import LenetDeployError  # noqa: E402
 from lenet_deploy.loadtest import decode_logits, encode_body  # noqa: E402
 from lenet_deploy.runtimes import load_runtime  # noqa: E402
 from lenet_deploy.serve.app import ServeSettings, _load, create_app  # noqa: E402
@@ -273,3 +274,59 @@ def test_the_real_server_keeps_a_connection_alive_across_fast_requests(served_ur
                 data += chunk
             [(status, headers, payload)] = _responses(data)
             assert status == 200 and b"connection" not in headers
+
+
+class _Failing:
+    """A runtime whose predict raises ``error``."""
+
+    name, device = "failing", "cpu"
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+    def predict(self, x):
+        raise self.error
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize(
+    "error, message",
+    [
+        (LenetDeployError("the engine refused"), "failing: the engine refused"),
+        (RuntimeError("a bug"), "internal error: RuntimeError"),
+    ],
+)
+def test_a_runtime_failure_is_a_500_and_the_connection_lives_on(digits, error, message):
+    request = _request(*encode_body(digits.x_test[:1], binary=True))
+
+    async def script(protocol, transport, state, app):
+        for _ in range(2):  # the second request on the same connection is answered too
+            protocol.data_received(request)
+            await _until(lambda: _complete(transport.sent, 1))
+            [(status, _, payload)] = _responses(transport.sent)
+            transport.sent = b""
+            assert status == 500 and json.loads(payload)["error"] == message
+        return transport.closed
+
+    assert _run(lambda: _Failing(error), script) is False
+
+
+def test_a_bug_while_decoding_is_a_500_not_a_dropped_connection(runtime, digits, monkeypatch):
+    from lenet_deploy.serve import infer
+
+    def broken(body, header_length=None):
+        raise KeyError("oops")
+
+    monkeypatch.setattr(infer, "decode_request", broken)
+    request = _request(*encode_body(digits.x_test[:1], binary=True))
+
+    async def script(protocol, transport, state, app):
+        protocol.data_received(request)
+        await _until(lambda: _complete(transport.sent, 1))
+        return _responses(transport.sent), transport.closed
+
+    [(status, _, payload)], closed = _run(runtime, script)
+    assert status == 500 and json.loads(payload)["error"] == "internal error: KeyError"
+    assert not closed
