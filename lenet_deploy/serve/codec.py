@@ -6,7 +6,9 @@ one validated float32 (N, 1, 32, 32) batch, and encodes logits back, with Triton
 classification extension (top-k ``"score:index:label"`` BYTES strings). Every refusal is an
 ``InferError`` carrying the HTTP status and a one-line message.
 
-JSON floats keep full precision both ways: float32 values are written as the shortest decimal
+JSON bodies are read by simdjson_reader.py where pysimdjson is installed, else (and for
+anything it does not read cleanly) by orjson, which words the errors. JSON floats keep full
+precision both ways: float32 values are written as the shortest decimal
 of their float64 widening, which parses back to the same float32.
 """
 
@@ -15,13 +17,13 @@ from __future__ import annotations
 import functools
 import json
 import struct
-import threading
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import LenetDeployError
 from ..spec import CLASS_LABELS, IMAGE_SIZE, INPUT_NAME, NUM_CLASSES, OUTPUT_NAME
+from . import simdjson_reader
 
 IMAGE_ELEMENTS = IMAGE_SIZE * IMAGE_SIZE
 IMAGE_BYTES = IMAGE_ELEMENTS * 4
@@ -38,17 +40,6 @@ except ImportError:  # pragma: no cover - the stdlib gives the same objects and 
 
     def _dumps(obj: object) -> bytes:
         return _encode(obj).encode()
-
-
-# pysimdjson is optional too ([serve] installs it): it reads a JSON request's pixel list
-# straight into one float64 buffer, about half orjson's cost, which builds a Python float per
-# pixel. Whatever it does not read cleanly goes the orjson way, which also words the errors.
-try:
-    from simdjson import Array as _SimdArray
-    from simdjson import Object as _SimdObject
-    from simdjson import Parser as _SimdParser
-except ImportError:  # pragma: no cover - the orjson path gives the same requests
-    _SimdParser = None
 
 
 class InferError(LenetDeployError):
@@ -88,7 +79,8 @@ def decode_request(body: bytes, header_length: int | None = None) -> InferReques
                 f"{len(body)} bytes"
             )
         header, binary = body[:header_length], memoryview(body)[header_length:]
-    obj = _simd_loads(header) if binary is None and _SimdParser is not None else None
+    fast = binary is None and simdjson_reader.AVAILABLE
+    obj = simdjson_reader.loads(header) if fast else None
     if obj is None:
         try:
             obj = _loads(header)
@@ -104,65 +96,6 @@ def decode_request(body: bytes, header_length: int | None = None) -> InferReques
         raise InferError(f"'inputs' must be a list with exactly one tensor, {INPUT_NAME!r}")
     x = _decode_input(inputs[0], binary)
     return InferRequest(request_id, x, _decode_outputs(obj))
-
-
-_simd = threading.local()
-
-
-def _simd_loads(text: bytes) -> dict | None:
-    """The request as orjson would give it, except that the input's ``data`` is a flat float64
-    array (its numbers in document order, as Triton reads nested data); None for anything
-    else: not an object, duplicate keys, non-numbers in ``data``, malformed JSON."""
-    parser = getattr(_simd, "parser", None)
-    if parser is None:
-        parser = _simd.parser = _SimdParser()
-    try:
-        try:
-            doc = parser.parse(text)
-        except RuntimeError:  # a document of an earlier parse is still referenced somewhere
-            parser = _simd.parser = _SimdParser()
-            doc = parser.parse(text)
-        if type(doc) is not _SimdObject:
-            return None
-        obj = _simd_plain(doc, "inputs")
-        if obj is None:
-            return None
-        inputs = doc.get("inputs")
-        if type(inputs) is _SimdArray and len(inputs) == 1 and type(inputs[0]) is _SimdObject:
-            tensor = _simd_plain(inputs[0], "data")
-            if tensor is None:
-                return None
-            data = inputs[0].get("data")
-            if type(data) is _SimdArray:
-                data = np.frombuffer(data.as_buffer(of_type="d"), np.float64)
-            elif data is not None:  # a scalar or an object: the orjson way words the error
-                return None
-            if data is not None:
-                tensor["data"] = data
-            obj["inputs"] = [tensor]
-        elif inputs is not None:
-            obj["inputs"] = _simd_python(inputs)
-        return obj
-    except (ValueError, TypeError, UnicodeDecodeError, RuntimeError):
-        return None  # malformed, or not numbers: orjson parses it again and says what is wrong
-
-
-def _simd_plain(obj, skip: str) -> dict | None:
-    """A simdjson object as a dict of plain Python values, without ``skip``; None if a key
-    repeats (orjson keeps the last, simdjson's lookup the first)."""
-    keys = list(obj.keys())
-    if len(set(keys)) != len(keys):
-        return None
-    return {key: _simd_python(obj[key]) for key in keys if key != skip}
-
-
-def _simd_python(value):
-    kind = type(value)
-    if kind is _SimdObject:
-        return value.as_dict()
-    if kind is _SimdArray:
-        return value.as_list()
-    return value
 
 
 def _decode_input(tensor: dict, binary: memoryview | None) -> np.ndarray:

@@ -125,7 +125,8 @@ class InferEndpoint:
         if body is None:
             return 413, self._too_large(None), None
         future = asyncio.get_running_loop().create_future()
-        self.start(body, header_length, lambda *answer: future.set_result(answer))
+        # done(): a request cancelled meanwhile (its client gone) has nobody to answer
+        self.start(body, header_length, lambda *answer: future.done() or future.set_result(answer))
         return await future
 
     def start(

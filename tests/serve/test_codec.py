@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lenet_deploy.loadtest import decode_logits, encode_body
-from lenet_deploy.serve import codec
+from lenet_deploy.serve import codec, simdjson_reader
 from lenet_deploy.serve.codec import (
     InferError,
     RequestedOutput,
@@ -27,10 +27,10 @@ def json_reader(request, monkeypatch):
     """Every test runs with JSON requests read by simdjson (when installed) and by orjson
     alone: the two must accept and refuse the same bodies with the same results."""
     if request.param == "simdjson":
-        if codec._SimdParser is None:
+        if not simdjson_reader.AVAILABLE:
             pytest.skip("pysimdjson is not installed (the [serve] extra installs it)")
     else:
-        monkeypatch.setattr(codec, "_SimdParser", None)
+        monkeypatch.setattr(simdjson_reader, "AVAILABLE", False)
     return request.param
 
 
@@ -228,11 +228,11 @@ def test_duplicate_keys_count_once_the_last_as_in_orjson():
 @pytest.mark.parametrize("json_reader", ["simdjson"], indirect=True)
 def test_simdjson_reads_the_pixels_and_survives_a_parser_still_in_use(json_reader):
     body = _tensor(data=[0.25] * 1024)
-    obj = codec._simd_loads(body)
+    obj = simdjson_reader.loads(body)
     data = obj["inputs"][0]["data"]
     assert type(data) is np.ndarray and data.dtype == np.float64 and data.shape == (1024,)
-    busy = codec._SimdParser()
+    busy = simdjson_reader.Parser()
     held = busy.parse(b'{"a": [1]}')  # a live document: this parser cannot parse again
-    codec._simd.parser = busy
+    simdjson_reader._local.parser = busy
     np.testing.assert_array_equal(decode_request(body).x, np.full((1, 1, 32, 32), 0.25))
-    assert codec._simd.parser is not busy and held["a"].as_list() == [1]
+    assert simdjson_reader._local.parser is not busy and held["a"].as_list() == [1]
