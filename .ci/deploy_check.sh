@@ -30,7 +30,7 @@ echo "deploy check: site-packages $(du -sm "$(python -c 'import sysconfig; print
 cd "$work"
 python - <<'PY'
 import numpy as np
-from lenet_deploy.data import load_dataset
+from lenet_deploy.data.datasets import load_dataset
 np.save("digits.npy", load_dataset("digits").x_test[:8])
 PY
 lenet-deploy predict --model "$model" digits.npy

@@ -20,7 +20,7 @@ CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
 from lenet_deploy.exporters.onnx import export_onnx
-from lenet_deploy.data import load_dataset
+from lenet_deploy.data.datasets import load_dataset
 images = load_dataset("digits").x_test
 setup = time.perf_counter() - t0
 runs = []
@@ -46,7 +46,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = args.checkpoint
         if checkpoint is None:
-            from lenet_deploy.train import TrainConfig, train
+            from lenet_deploy.model.train import TrainConfig, train
 
             train(TrainConfig(epochs=2), tmp)
             checkpoint = str(Path(tmp) / "lenet.pt")

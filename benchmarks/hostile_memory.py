@@ -112,7 +112,7 @@ def main() -> None:
         if not args.model:
             sys.path.insert(0, str(REPO))
             from lenet_deploy.exporters.onnx import export_onnx
-            from lenet_deploy.train import TrainConfig, train
+            from lenet_deploy.model.train import TrainConfig, train
 
             train(TrainConfig(epochs=1), model, progress=False)
             export_onnx(model / "lenet.pt", model / "lenet.onnx")

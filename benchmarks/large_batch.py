@@ -1,6 +1,6 @@
 """Do large batches fall off a throughput cliff? Images/s at batch 1024 vs 256, per runtime.
 
-Every available CPU runtime is measured by ``lenet_deploy.bench.benchmark`` (interleaved
+Every available CPU runtime is measured by ``lenet_deploy.bench.runner.benchmark`` (interleaved
 rounds, warm-up, raw samples) at batch 256 and 1024 with the same thread count. Target:
 throughput at 1024 >= 0.9 x throughput at 256 for every CPU runtime (the adapters run large
 batches in cache-sized chunks).
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from lenet_deploy.bench import BenchSettings, benchmark, default_threads
+from lenet_deploy.bench.runner import BenchSettings, benchmark, default_threads
 from lenet_deploy.runtimes import available_runtimes, get_entry
 
 TARGET = 0.9

@@ -2,7 +2,7 @@
 
 Each variant is a differently configured ``ort-cpu`` runtime (or a raw session for settings
 the adapter does not expose); all are measured at each batch size in interleaved rounds by
-``lenet_deploy.bench.benchmark``, so they share the machine's noise. Prints p50 latency,
+``lenet_deploy.bench.runner.benchmark``, so they share the machine's noise. Prints p50 latency,
 throughput, GFLOP/s and the fraction of the compute roofline (cores x AVX2 FMA peak).
 
     python benchmarks/ort_settings.py [--model artifacts] [--batch-sizes 1,256] [--duration 3]
@@ -16,7 +16,7 @@ import tempfile
 
 import numpy as np
 
-from lenet_deploy.bench import BenchSettings, benchmark, default_threads
+from lenet_deploy.bench.runner import BenchSettings, benchmark, default_threads
 from lenet_deploy.runtimes import Runtime
 from lenet_deploy.spec import FLOPS_PER_IMAGE
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from lenet_deploy.bench import BenchSettings, benchmark, default_threads
+from lenet_deploy.bench.runner import BenchSettings, benchmark, default_threads
 from lenet_deploy.runtimes import load_runtime
 from lenet_deploy.runtimes.ort_loader import SMALL_BATCH, SMALL_BATCH_THREADS
 

@@ -227,12 +227,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from lenet_deploy.images import decode_image_bytes
+    from lenet_deploy.images.recipe import decode_image_bytes
     from lenet_deploy.runtimes import load_runtime
 
     model = args.model
     if model is None:
-        from lenet_deploy.train import TrainConfig, train
+        from lenet_deploy.model.train import TrainConfig, train
 
         out = Path(tempfile.mkdtemp(prefix="real_world_"))
         result = train(TrainConfig(), out)

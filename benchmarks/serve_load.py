@@ -1,7 +1,7 @@
 """Load test of `lenet-deploy serve`: batch-1 requests at concurrency 1, 8, 64, JSON and binary.
 
 Starts the server in a subprocess on a free loopback port, keeps N requests in flight with the
-library's load generator (``lenet_deploy.loadtest``), and reports requests/s, p50/p99 latency,
+library's load generator (``lenet_deploy.bench.loadtest``), and reports requests/s, p50/p99 latency,
 the average batch the server formed (from its /stats) and the server's CPU time per request
 (its process's user + system time from /proc, before and after each level: steadier than req/s
 on a shared machine, though a VM's CPU itself can run 70% slower from one second to the next).
@@ -92,9 +92,9 @@ def main() -> None:
     parser.add_argument("server_args", nargs="*", help="extra 'serve' options, after --")
     args = parser.parse_args()
 
-    from lenet_deploy.data import load_dataset
-    from lenet_deploy.loadtest import load_test
-    from lenet_deploy.machine import format_cpus
+    from lenet_deploy.bench.loadtest import load_test
+    from lenet_deploy.bench.machine import format_cpus
+    from lenet_deploy.data.datasets import load_dataset
     from lenet_deploy.runtimes import load_runtime
 
     images = np.ascontiguousarray(load_dataset("digits").x_test[:256])

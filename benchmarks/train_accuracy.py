@@ -38,8 +38,8 @@ def main() -> None:
 
     import torch
 
-    from lenet_deploy.data import load_dataset, load_digits_arrays, prepare_images
-    from lenet_deploy.train import TrainConfig, evaluate, fit
+    from lenet_deploy.data.datasets import load_dataset, load_digits_arrays, prepare_images
+    from lenet_deploy.model.train import TrainConfig, evaluate, fit
 
     cfg = TrainConfig() if args.data is None else TrainConfig(data=args.data)
     ds = load_dataset(cfg.data)

@@ -8,8 +8,9 @@ the repository written by ``lenet-deploy package``::
 
 Steps: server and model health, model metadata, one binary-tensor inference returning the
 logits, and the same request through the classification extension (top-k "score:index:label"
-strings). Images are turned into model input by ``lenet_deploy.images.load_images``, the recipe
-``lenet-deploy predict`` uses (PNG/JPEG/.npy); pictures without a digit are not sent. Exit 0 on
+strings). Images are turned into model input by ``lenet_deploy.images.recipe.load_images``,
+the recipe ``lenet-deploy predict`` uses (PNG/JPEG/.npy); pictures without a digit are not sent.
+Exit 0 on
 success, 1 if the server's classification disagrees with its logits, 2 on an error (one line on
 stderr).
 """
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top-k", type=int, default=3, help="classes to list (default: 3)")
     parser.add_argument("--json", action="store_true", help="print everything as JSON")
     args = parser.parse_args(argv)
-    from lenet_deploy.images import load_images
+    from lenet_deploy.images.recipe import load_images
 
     try:
         loaded = [load_images(path) for path in args.images]

@@ -23,7 +23,7 @@ CUDA_RUNTIMES = ("torch-cuda", "ort-cuda")
 def env(path: str) -> int:
     import onnxruntime
 
-    from lenet_deploy.bench import environment
+    from lenet_deploy.bench.runner import environment
     from lenet_deploy.runtimes import available_runtimes
     from lenet_deploy.runtimes.ort_diagnose import driver_version
 

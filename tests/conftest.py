@@ -14,7 +14,7 @@ QUICK_EPOCHS = 4
 
 @pytest.fixture(scope="session")
 def digits():
-    from lenet_deploy.data import load_dataset
+    from lenet_deploy.data.datasets import load_dataset
 
     return load_dataset("digits")
 
@@ -22,7 +22,7 @@ def digits():
 @pytest.fixture(scope="session")
 def trained_dir(tmp_path_factory, digits) -> Path:
     """An artifacts directory with lenet.pt and metrics.json from a short training run."""
-    from lenet_deploy.train import TrainConfig, train
+    from lenet_deploy.model.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("artifacts")
     # The small digits set keeps the suite fast; the default (mnist5k) is tested on a subset.

@@ -72,7 +72,7 @@ def server(exported_dir):
 
 
 def test_client_talks_to_lenet_deploy_serve(server, exported_dir, digits, tmp_path):
-    from lenet_deploy.images import load_images
+    from lenet_deploy.images.recipe import load_images
     from lenet_deploy.runtimes import load_runtime
 
     images = digits.x_test[:5]

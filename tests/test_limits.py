@@ -38,7 +38,7 @@ def test_tolerances():
 
 
 def test_bench_cap_allows_the_gpu_batch_sizes_and_refuses_beyond():
-    from lenet_deploy.bench import BenchSettings
+    from lenet_deploy.bench.runner import BenchSettings
     from lenet_deploy.limits import check_bench_settings
 
     check_bench_settings(BenchSettings(batch_sizes=(1, 4096, LIMITS.max_bench_batch)))
@@ -47,7 +47,7 @@ def test_bench_cap_allows_the_gpu_batch_sizes_and_refuses_beyond():
 
 
 def test_tolerances_none_keeps_the_policy_and_nan_is_refused_by_the_policy_too():
-    from lenet_deploy.compare import tolerance_for
+    from lenet_deploy.verify.compare import tolerance_for
 
     check_tolerances(None, None)
     with pytest.raises(LimitError, match="atol"):

@@ -80,7 +80,7 @@ def test_without_torch_runtimes_predict_and_package_work(exported_dir, tmp_path)
         assert "lenet-deploy[train]" in rows[name]["reason"]
 
     image = tmp_path / "digit.npy"
-    from lenet_deploy.data import load_dataset
+    from lenet_deploy.data.datasets import load_dataset
 
     ds = load_dataset("digits")
     np.save(image, ds.x_test[:3])

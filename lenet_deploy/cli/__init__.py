@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..cli_guard import run_command
+    from .guard import run_command
 
     args = build_parser().parse_args(argv)
     return run_command(args.func, args)

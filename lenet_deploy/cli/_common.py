@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..cli_guard import EXIT_ERROR, EXIT_FAILED  # noqa: F401 - the documented exit codes
+from .guard import EXIT_ERROR, EXIT_FAILED  # noqa: F401 - the documented exit codes
 
 
 def in_range(kind: type, low: float, high: float | None = None, what: str = "a number"):
@@ -127,6 +127,6 @@ def progress_bar(args: argparse.Namespace, desc: str) -> Iterator[Any]:
 
 
 def write_json(path: str | Path, payload: Any) -> None:
-    from .._io import atomic_write_text
+    from ..artifacts.atomic import atomic_write_text
 
     atomic_write_text(path, json.dumps(payload, indent=2) + "\n")

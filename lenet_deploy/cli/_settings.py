@@ -9,7 +9,7 @@ from ._common import batch_sizes, positive_float, positive_int
 
 
 def add_bench_options(p: argparse.ArgumentParser) -> None:
-    from ..bench import BenchSettings
+    from ..bench.runner import BenchSettings
 
     defaults = BenchSettings()
     p.add_argument(
@@ -52,8 +52,8 @@ def _levels(text: str) -> tuple[int, ...]:
 
 
 def add_loadtest_options(p: argparse.ArgumentParser) -> None:
-    """``bench --concurrency``: the load test's settings (``lenet_deploy.loadtest``)."""
-    from ..loadtest import DEFAULT_MAX_REQUESTS
+    """``bench --concurrency``: the load test's settings (``lenet_deploy.bench.loadtest``)."""
+    from ..bench.loadtest import DEFAULT_MAX_REQUESTS
 
     group = p.add_argument_group(
         "load test (--concurrency): N requests always in flight against an OIP server"
@@ -79,7 +79,7 @@ def add_loadtest_options(p: argparse.ArgumentParser) -> None:
 
 
 def bench_settings(args: argparse.Namespace):
-    from ..bench import BenchSettings
+    from ..bench.runner import BenchSettings
 
     return BenchSettings(
         batch_sizes=args.batch_sizes,
@@ -94,7 +94,7 @@ def train_config(args: argparse.Namespace):
     """``TrainConfig`` with the fields given on the command line; the rest keep its defaults."""
     import dataclasses
 
-    from ..train import TrainConfig
+    from ..model.train import TrainConfig
 
     fields = ("data", "epochs", "batch_size", "lr", "seed")
     given = {k: getattr(args, k) for k in fields if getattr(args, k, None) is not None}
@@ -102,9 +102,9 @@ def train_config(args: argparse.Namespace):
 
 
 def add_train_options(p: argparse.ArgumentParser, *, full: bool = True) -> None:
-    """Training settings; their defaults live in ``lenet_deploy.train.TrainConfig`` (which
+    """Training settings; their defaults live in ``lenet_deploy.model.train.TrainConfig`` (which
     imports torch, so they are not repeated here)."""
-    from ..data import KNOWN
+    from ..data.datasets import KNOWN
 
     p.add_argument(
         "--data",

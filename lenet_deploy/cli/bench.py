@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..artifacts import DEFAULT_DIR
+from ..artifacts.layout import DEFAULT_DIR
 from ._common import EXIT_FAILED, add_option_argument, options, progress_bar, say, write_json
 from ._settings import add_bench_options, add_loadtest_options, bench_settings
 
@@ -43,9 +43,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import bench_output
-    from ..bench import benchmark, resolve_runtimes
-    from ..formatting import bench_table
+    from ..bench import reports as bench_output
+    from ..bench.runner import benchmark, resolve_runtimes
+    from .formatting import bench_table
 
     if args.concurrency:
         names = None if not args.runtime or "all" in args.runtime else args.runtime
@@ -78,12 +78,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _load_test(args: argparse.Namespace, names: list[str] | None) -> int:
-    """``--concurrency``: N requests in flight against a server (``lenet_deploy.loadtest``)."""
-    from ..artifacts import is_url
+    """``--concurrency``: N requests in flight against a server (``bench.loadtest``)."""
+    from ..artifacts.layout import is_url
+    from ..bench.loadtest import load_test
     from ..errors import LenetDeployError
-    from ..formatting import loadtest_table
-    from ..loadtest import load_test
     from ..runtimes.remote import NAME
+    from .formatting import loadtest_table
 
     if names not in (None, [NAME]) or not is_url(args.model):
         raise LenetDeployError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..artifacts import CHECKPOINT_NAME, DEFAULT_DIR, ONNX_NAME
+from ..artifacts.layout import CHECKPOINT_NAME, DEFAULT_DIR, ONNX_NAME
 from ..exporters.onnx import DEFAULT_OPSET, EXPORTERS, OPSET_RANGE
 from ._common import progress_bar, say
 
@@ -49,7 +49,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..errors import ExportError
     from ..exporters.onnx import export_onnx
-    from ..pipeline import ensure_checkpoint
+    from ..jobs.pipeline import ensure_checkpoint
 
     checkpoint = args.checkpoint
     if checkpoint is None:

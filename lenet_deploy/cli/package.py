@@ -13,8 +13,8 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def register(subparsers) -> None:
-    from ..artifacts import DEFAULT_DIR
-    from ..exporters.triton import TritonSettings
+    from ..artifacts.layout import DEFAULT_DIR
+    from ..packaging.triton import TritonSettings
 
     d = TritonSettings()
     p = subparsers.add_parser(
@@ -92,9 +92,9 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import PackageError
-    from ..exporters.kserve import KServeSettings
-    from ..exporters.package import package
-    from ..exporters.triton import TritonSettings
+    from ..packaging.kserve import KServeSettings
+    from ..packaging.package import package
+    from ..packaging.triton import TritonSettings
 
     triton = TritonSettings(
         max_batch=args.max_batch,

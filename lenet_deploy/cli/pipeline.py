@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..artifacts import DEFAULT_DIR
+from ..artifacts.layout import DEFAULT_DIR
 from ..exporters.onnx import EXPORTERS
 from ._common import EXIT_FAILED, add_option_argument, options, progress_bar, say, write_json
 from ._settings import add_bench_options, add_train_options, bench_settings, train_config
@@ -30,8 +30,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..formatting import parity_table, pipeline_summary
-    from ..pipeline import run_pipeline
+    from ..jobs.pipeline import run_pipeline
+    from .formatting import parity_table, pipeline_summary
 
     with progress_bar(args, "pipeline") as progress:
         result = run_pipeline(

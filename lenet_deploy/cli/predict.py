@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..artifacts import DEFAULT_DIR
-from ..predict import DEFAULT_RUNTIME
+from ..artifacts.layout import DEFAULT_DIR
+from ..images.classify import DEFAULT_RUNTIME
 from ._common import EXIT_FAILED
 
 
@@ -14,7 +14,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "predict",
         help="classify image files (PNG/JPEG/.npy) with any runtime",
-        description="Classify digit images with the MNIST recipe (lenet_deploy.images): the "
+        description="Classify digit images with the MNIST recipe (lenet_deploy.images.recipe): the "
         "paper (any colour, shading or transparency) is found and removed, the digit cropped, "
         "fitted to 20x20 keeping its aspect, centred by mass in 28x28 and padded to 32x32. A "
         "picture without a digit is reported as 'no digit' (exit 1), never as a label.",
@@ -31,8 +31,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..formatting import prediction_line
-    from ..predict import stream_predictions
+    from ..images.classify import stream_predictions
+    from .formatting import prediction_line
 
     predictions = stream_predictions(args.runtime, args.model, args.images)
     if args.json:

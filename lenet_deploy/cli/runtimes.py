@@ -20,8 +20,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..formatting import runtimes_table
     from ..runtimes import available_runtimes, get_entry
+    from .formatting import runtimes_table
 
     rows = available_runtimes()
     if not args.json:

@@ -11,7 +11,7 @@ _non_negative_float = in_range(float, 0.0, what="a number >= 0")
 
 
 def _cpu_list(text: str) -> tuple[int, ...]:
-    from ..machine import parse_cpu_list
+    from ..bench.machine import parse_cpu_list
 
     try:
         return parse_cpu_list(text)
@@ -20,7 +20,7 @@ def _cpu_list(text: str) -> tuple[int, ...]:
 
 
 def register(subparsers) -> None:
-    from ..artifacts import DEFAULT_DIR
+    from ..artifacts.layout import DEFAULT_DIR
     from ..serve.settings import ServeSettings
 
     d = ServeSettings()
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         cpus=args.cpus,
     )
     if args.cpus is not None:  # before the runtime starts its threads: they inherit it
-        from ..machine import pin_process
+        from ..bench.machine import pin_process
 
         pin_process(args.cpus)
     # Loaded before binding, so a bad --model is a one-line error, not a server that never

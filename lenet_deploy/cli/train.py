@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..artifacts import DEFAULT_DIR
+from ..artifacts.layout import DEFAULT_DIR
 from ._common import progress_bar, say
 from ._settings import add_train_options, train_config
 
@@ -23,7 +23,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..train import train
+    from ..model.train import train
 
     cfg = train_config(args)
     say(args, f"training LeNet on {cfg.data} for {cfg.epochs} epochs (seed {cfg.seed})")

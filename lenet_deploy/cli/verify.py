@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..artifacts import DEFAULT_DIR
-from ..compare import DEFAULT_ATOL, DEFAULT_RTOL
-from ..parity import DEFAULT_REFERENCE
+from ..artifacts.layout import DEFAULT_DIR
+from ..verify.compare import DEFAULT_ATOL, DEFAULT_RTOL
+from ..verify.parity import DEFAULT_REFERENCE
 from ._common import EXIT_FAILED, add_option_argument, options, runtime_list, say, write_json
 
 
@@ -56,9 +56,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..formatting import parity_table
-    from ..pairing import is_checkpoint_path
-    from ..parity import verify
+    from ..artifacts.pairing import is_checkpoint_path
+    from ..verify.parity import verify
+    from .formatting import parity_table
 
     checkpoint = args.reference if is_checkpoint_path(args.reference) else None
     report = verify(

@@ -1,6 +1,6 @@
 """The gates an exported ONNX model must pass before it is written: checker, shapes, parity.
 
-Parity is judged by ``lenet_deploy.compare`` (the same function and policy as ``verify``).
+Parity is judged by ``lenet_deploy.verify.compare`` (the same function and policy as ``verify``).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._optional import require
-from ..compare import Tolerance, compare, tolerance_for
 from ..errors import first_line
 from ..spec import INPUT_NAME, NUM_CLASSES, OUTPUT_NAME
+from ..verify.compare import Tolerance, compare, tolerance_for
 
 PARITY_BATCHES = (1, 3, 7, 1000)
 
@@ -43,7 +43,7 @@ def run_gates(
 ) -> list[Gate]:
     """Run every gate on ``proto`` against ``torch_model``; returns all results (never raises).
 
-    ``tolerance`` defaults to the fp32 policy of ``lenet_deploy.compare``.
+    ``tolerance`` defaults to the fp32 policy of ``lenet_deploy.verify.compare``.
     """
     say = log or (lambda _msg: None)
     tolerance = tolerance or tolerance_for("fp32")

@@ -11,7 +11,7 @@ import os
 from datetime import datetime, timezone
 from typing import Any
 
-from ..images import RECIPE
+from ..images.recipe import RECIPE
 from ..spec import CLASS_LABELS, INPUT_NAME, NUM_CLASSES, OUTPUT_NAME
 
 PRODUCER = "lenet-deploy"

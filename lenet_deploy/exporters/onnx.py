@@ -6,7 +6,7 @@ model is never replaced by a bad one:
 1. ``onnx.checker.check_model(full_check=True)``
 2. shape inference gives ``logits`` = [batch, 10] with a symbolic batch dimension
 3. onnxruntime (CPU) matches the torch model on real test images at batch sizes 1, 3, 7 and
-   1000, judged by ``lenet_deploy.compare`` under the fp32 policy (elementwise atol/rtol,
+   1000, judged by ``lenet_deploy.verify.compare`` under the fp32 policy (elementwise atol/rtol,
    identical top-1, no NaN/inf).
 """
 
@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from .._io import atomic_write_bytes, check_outputs, ensure_writable_dir
 from .._optional import require
+from ..artifacts.atomic import atomic_write_bytes, check_outputs, ensure_writable_dir
 from ..errors import ExportError, first_line
 from ..spec import INPUT_NAME, OUTPUT_NAME
 from .gates import Gate, run_gates
@@ -112,7 +112,7 @@ def export_onnx(
     metadata = build_metadata(source_meta, float(model.mean), float(model.std), exporter, opset)
     attach_metadata(proto, metadata)
     if parity_images is None:
-        from ..data import load_dataset
+        from ..data.datasets import load_dataset
 
         parity_images = load_dataset().x_test
     gates = run_gates(proto, model, parity_images, log=say)
@@ -136,8 +136,8 @@ def export_onnx(
 def _resolve_model(obj: Any):
     import torch
 
-    from ..model import DeployableLeNet, LeNet, load_checkpoint
-    from ..sanity import check_state_finite
+    from ..model.lenet import DeployableLeNet, LeNet, load_checkpoint
+    from ..model.sanity import check_state_finite
 
     if isinstance(obj, LeNet):
         obj = DeployableLeNet(obj)
@@ -167,7 +167,7 @@ def _with_normalization(model, source_meta: dict, mean: float | None, std: float
             f"((x - {float(model.mean):.6g}) / {float(model.std):.6g}); --mean/--std would "
             "apply a second normalisation: leave them out"
         )
-    from ..model import DeployableLeNet
+    from ..model.lenet import DeployableLeNet
 
     return DeployableLeNet(model.net, mean, std).eval()
 

@@ -9,7 +9,7 @@ Importing this package imports neither torch nor onnxruntime; the ``ort-*`` runt
 import torch at all.
 """
 
-from ..artifacts import ArtifactKind
+from ..artifacts.layout import ArtifactKind
 from .base import Runtime, validate_batch
 from .registry import (
     BUILTIN_MODULES,

@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from ..chunks import predict_in_chunks
+from ..data.chunks import predict_in_chunks
 from ..errors import InputError, LenetDeployError
 from ..limits import LIMITS
-from ..sanity import check_logits
+from ..model.sanity import check_logits
 from ..spec import CHANNELS, IMAGE_SIZE, INPUT_SPEC, NUM_CLASSES, InputSpec
 
 _SHAPE = (CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
@@ -85,7 +85,7 @@ def ensure_pixels(arr: np.ndarray) -> None:
         fix = "divide by 255" if 1 < high <= 255 and low >= _LOW else "rescale them"
         raise InputError(
             f"expected pixels in [0, 1]; got values from {low:g} to {high:g}: {fix}, or load "
-            "pictures with lenet_deploy.images.prepare_image / load_images"
+            "pictures with lenet_deploy.images.recipe.prepare_image / load_images"
         )
 
 
@@ -103,7 +103,7 @@ def _coerce(x: Any) -> np.ndarray:
             raise InputError(
                 f"expected {INPUT_SPEC.describe()}; got integer pixels ({arr.dtype}), which are "
                 "not taken as [0, 1]: pass x.astype(np.float32) / 255 for 0..255 data, or load "
-                "pictures with lenet_deploy.images.prepare_image / load_images"
+                "pictures with lenet_deploy.images.recipe.prepare_image / load_images"
             )
         if arr.dtype.kind != "f":
             raise InputError(
@@ -136,7 +136,7 @@ def _shape_message(shape: tuple) -> str:
     if len(shape) >= 2 and shape[-2:] == (28, 28):
         return (
             f"{expected}; {got}: 28x28 images, pad them to 32x32 "
-            "(lenet_deploy.data.pad_mnist does, or np.pad 2 pixels per side)"
+            "(lenet_deploy.data.datasets.pad_mnist does, or np.pad 2 pixels per side)"
         )
     return f"{expected}; {got}"
 
@@ -158,7 +158,7 @@ class Runtime(abc.ABC):
       clock for every engine: onnxruntime's Python API offers no device events, and the host
       clock after a synchronisation also counts the launch overhead a caller waits for).
     * ``precision``: what the engine computes in ("fp32", or "bf16" when asked for); ``verify``
-      judges a runtime by the tolerance policy of its precision (``lenet_deploy.compare``).
+      judges a runtime by the tolerance policy of its precision (``lenet_deploy.verify.compare``).
     """
 
     name: str = "runtime"

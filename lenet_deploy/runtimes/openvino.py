@@ -3,7 +3,7 @@
 OpenVINO reads the export with its dynamic batch. On a CPU with AVX512-BF16 or AMX it computes
 in bf16 unless told otherwise, which moves logits by ~1e-2 and flips a few top-1 answers on
 ambiguous inputs; so this runtime asks for f32 by default and offers ``precision="bf16"`` as an
-explicit option, which ``verify`` then judges by the bf16 policy (``lenet_deploy.compare``).
+explicit option, which ``verify`` then judges by the bf16 policy (``lenet_deploy.verify.compare``).
 openvino is imported when the runtime is created or probed.
 """
 
@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..artifacts import (
+from ..artifacts.layout import (
     ArtifactKind,
     check_lenet_signature,
     engine_failed,

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..artifacts import ArtifactKind, engine_failed, resolve
+from ..artifacts.layout import ArtifactKind, engine_failed, resolve
 from ..spec import INPUT_NAME, NUM_CLASSES, OUTPUT_NAME
 from .base import KEEP_INPUT, Runtime
 from .ort_cuda import OrtCudaBindings

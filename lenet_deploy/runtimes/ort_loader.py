@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .._io import check_outputs
-from ..artifacts import check_lenet_signature, unloadable_model
+from ..artifacts.atomic import check_outputs
+from ..artifacts.layout import check_lenet_signature, unloadable_model
+from ..bench.machine import default_threads as usable_cpus
 from ..errors import RuntimeUnavailableError, first_line
-from ..machine import default_threads as usable_cpus
 from .options import ThreadOptions
 from .ort_diagnose import capture_stderr, cuda_failure, error_line
 

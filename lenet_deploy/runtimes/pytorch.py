@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .._optional import missing_reason
-from ..artifacts import ArtifactKind, resolve
+from ..artifacts.layout import ArtifactKind, resolve
 from ..errors import RuntimeUnavailableError
 from .base import Runtime
 from .options import ThreadOptions
@@ -76,7 +76,7 @@ class TorchRuntime(Runtime):
             raise RuntimeUnavailableError(reason)
         import torch
 
-        from ..model import load_checkpoint
+        from ..model.lenet import load_checkpoint
 
         self._torch = torch
         self._restore: list[tuple[Any, str, Any]] = []

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ..artifacts import DEFAULT_DIR, ArtifactKind
+from ..artifacts.layout import DEFAULT_DIR, ArtifactKind
 from ..errors import (
     DuplicateRuntimeError,
     LenetDeployError,

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..artifacts import ArtifactKind
+from ..artifacts.layout import ArtifactKind
 from ..errors import ArtifactError, LenetDeployError, RuntimeUnavailableError, first_line
 from ..spec import INPUT_NAME, NUM_CLASSES, OUTPUT_NAME
 from .base import Runtime

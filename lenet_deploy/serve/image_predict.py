@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import images
+from ..images import recipe as images
 from ..spec import IMAGE_SIZE
 
 #: ``decode(data) -> (pixels float32 (1, 32, 32) in [0, 1], has_digit)``; raises ImageError.

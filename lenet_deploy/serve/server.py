@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import uvicorn
 
-from ..machine import format_cpus
+from ..bench.machine import format_cpus
 from ..runtimes.base import Runtime
 from .app import ServeSettings, create_app
 
@@ -53,7 +53,7 @@ def _http_protocol(app):
     """uvicorn's httptools protocol with the infer fast path and each response sent in one
     write, where httptools is installed; otherwise uvicorn's own choice."""
     try:
-        from .fastpath import fast_infer_protocol
+        from .fastpath.protocol import fast_infer_protocol
     except ImportError:  # no httptools: uvicorn falls back to h11
         return "auto"
     return fast_infer_protocol(app.infer)

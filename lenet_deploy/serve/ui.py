@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..artifacts import file_sha256
+from ..artifacts.layout import file_sha256
 from ..errors import LenetDeployError, first_line
 from .batcher import Overloaded
 from .image_predict import decode_upload, make_predict_image

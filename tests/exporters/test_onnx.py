@@ -6,11 +6,11 @@ import torch
 from conftest import assert_one_line_error, run_cli
 from onnx import numpy_helper
 
-from lenet_deploy.artifacts import file_sha256
+from lenet_deploy.artifacts.layout import file_sha256
 from lenet_deploy.errors import ExportError
 from lenet_deploy.exporters.onnx import export_onnx, read_metadata, run_gates
-from lenet_deploy.images import RECIPE
-from lenet_deploy.model import LeNet, load_checkpoint
+from lenet_deploy.images.recipe import RECIPE
+from lenet_deploy.model.lenet import LeNet, load_checkpoint
 
 
 @pytest.fixture(scope="module", params=["dynamo", "torchscript"])
@@ -358,7 +358,8 @@ def test_cli_gate_failure_lists_every_check_once(good_file, digits, monkeypatch,
 def test_cli_default_checkpoint_is_trained_first(tmp_path, monkeypatch, capsys):
     import functools
 
-    from lenet_deploy import cli, train
+    from lenet_deploy import cli
+    from lenet_deploy.model import train
 
     # The real default (mnist5k, 30 epochs) is a benchmark's job; one epoch on digits here.
     quick = functools.partial(train.TrainConfig, data="digits", epochs=1)

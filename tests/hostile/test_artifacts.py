@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from helpers_hostile import REPO, error_line, run_inproc, sha256
 
-from lenet_deploy._io import atomic_path, atomic_paths, check_outputs
-from lenet_deploy.artifacts import read_metrics
+from lenet_deploy.artifacts.atomic import atomic_path, atomic_paths, check_outputs
+from lenet_deploy.artifacts.layout import read_metrics
 from lenet_deploy.errors import ArtifactError
 from lenet_deploy.runtimes import load_runtime
 
@@ -94,7 +94,7 @@ def test_a_killed_writer_leaves_a_detectable_pair_and_its_temp_is_cleaned_next_t
     read_metrics(out)  # a pair written by one run is consistent
     code = f"""
 import os, signal
-from lenet_deploy import _io
+from lenet_deploy.artifacts import atomic as _io
 real = os.replace
 calls = []
 def dying_replace(src, dst):
@@ -127,8 +127,8 @@ def test_concurrent_pair_writers_never_interleave(tmp_path):
     the directory lock keeps every committed pair consistent."""
     code = f"""
 import hashlib, json, os, sys
-from lenet_deploy._io import atomic_paths
-from lenet_deploy.artifacts import read_metrics
+from lenet_deploy.artifacts.atomic import atomic_paths
+from lenet_deploy.artifacts.layout import read_metrics
 pair = [{str(tmp_path / "lenet.pt")!r}, {str(tmp_path / "metrics.json")!r}]
 for i in range(40):
     blob = os.urandom(2048)
@@ -170,7 +170,7 @@ def test_ort_cpu_resolves_external_data_in_the_models_folder(tmp_path, exported_
 
 
 def test_pipeline_refuses_a_mismatched_pair(tmp_path, trained_dir):
-    from lenet_deploy.pipeline import run_pipeline
+    from lenet_deploy.jobs.pipeline import run_pipeline
 
     for name in ("lenet.pt", "metrics.json"):
         (tmp_path / name).write_bytes((trained_dir / name).read_bytes())

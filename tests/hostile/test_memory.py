@@ -12,9 +12,9 @@ import pytest
 from helpers_hostile import cli_code, error_line, run_inproc, run_measured
 
 from lenet_deploy.errors import CheckpointError, DataError, ImageError
-from lenet_deploy.images import load_images
+from lenet_deploy.images.recipe import load_images
 from lenet_deploy.limits import LIMITS
-from lenet_deploy.model import load_checkpoint
+from lenet_deploy.model.lenet import load_checkpoint
 
 
 def _zip_with_lying_member(path, declared: int, inflated: int) -> None:
@@ -37,7 +37,7 @@ def test_zip_bomb_checkpoint_declared_size_is_refused_in_bounded_memory(tmp_path
         cli_code("export", "--checkpoint", str(bomb), "--out", str(tmp_path / "m.onnx"))
     )
     assert proc.returncode == 2 and "max_checkpoint_member_bytes" in error_line(proc)
-    _, baseline = run_measured("import torch, onnx, lenet_deploy.model, lenet_deploy.cli")
+    _, baseline = run_measured("import torch, onnx, lenet_deploy.model.lenet, lenet_deploy.cli")
     assert peak - baseline < 100, (peak, baseline)
     assert not (tmp_path / "m.onnx").exists()
 
@@ -72,7 +72,7 @@ def test_gzip_bomb_mnist_stays_bounded(tmp_path):
         for _ in range(8):  # 8 x 64 MiB of zeros: 512 MiB inflated, ~0.5 MiB on disk
             fh.write(bytes(64 << 20))
     code = (
-        "from lenet_deploy.data import read_idx\n"
+        "from lenet_deploy.data.datasets import read_idx\n"
         "from lenet_deploy.errors import DataError\n"
         "try:\n"
         f"    read_idx({str(folder / 'train-images-idx3-ubyte.gz')!r}, ndim=3)\n"
@@ -81,7 +81,7 @@ def test_gzip_bomb_mnist_stays_bounded(tmp_path):
     )
     proc, peak = run_measured(code)
     assert "REFUSED" in proc.stdout and "trailing bytes" in proc.stdout, proc.stdout + proc.stderr
-    _, baseline = run_measured("import lenet_deploy.data")
+    _, baseline = run_measured("import lenet_deploy.data.datasets")
     assert peak - baseline < 200, (peak, baseline)  # the claimed 47 MB, not the 512 MB
 
 
@@ -90,7 +90,7 @@ def test_idx_header_over_the_limit_is_refused_before_reading(tmp_path, count):
     path = tmp_path / "x.gz"
     with gzip.open(path, "wb") as fh:
         fh.write(_idx_header(count, 28, 28))
-    from lenet_deploy.data import read_idx
+    from lenet_deploy.data.datasets import read_idx
 
     with pytest.raises(DataError, match="max_dataset_images"):
         read_idx(path, ndim=3)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from helpers_hostile import REPO, error_line, run_inproc
 
-from lenet_deploy.cli_guard import EXIT_ERROR, EXIT_PIPE, run_command
+from lenet_deploy.cli.guard import EXIT_ERROR, EXIT_PIPE, run_command
 from lenet_deploy.errors import ExportError
 
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -64,9 +64,9 @@ def test_a_bug_keeps_its_traceback():
 
 def test_enospc_during_train_keeps_the_previous_artifacts(tmp_path, monkeypatch, digits):
     """A full disk while the pair is written: exit 2 and the old pair byte-identical."""
-    from lenet_deploy import _io
-    from lenet_deploy import train as train_mod
+    from lenet_deploy.artifacts import atomic as _io
     from lenet_deploy.cli import main
+    from lenet_deploy.model import train as train_mod
 
     out = tmp_path / "out"
     out.mkdir()
@@ -116,7 +116,7 @@ def test_empty_mnist_set_is_one_line(capsys, tmp_path):
 def test_ascii_only_stdout_gets_ascii_marks():
     code = (
         "import argparse, sys\n"
-        "from lenet_deploy.cli_guard import run_command\n"
+        "from lenet_deploy.cli.guard import run_command\n"
         "sys.exit(run_command(lambda a: print('ort-cpu \u2713 torch \u2717 \u00e9') or 0,"
         " argparse.Namespace(command='verify')))\n"
     )

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from lenet_deploy.data import read_idx
+from lenet_deploy.data.datasets import read_idx
 from lenet_deploy.errors import CheckpointError, DataError, ImageError, LenetDeployError
-from lenet_deploy.images import load_images
+from lenet_deploy.images.recipe import load_images
 
 FUZZ = settings(
     max_examples=40,
@@ -96,7 +96,7 @@ def checkpoint_bytes(trained_dir) -> bytes:
 @FUZZ
 @given(edits=edits, cut=st.one_of(st.none(), st.integers(0, 300_000)))
 def test_checkpoint_reader(fuzz_dir, checkpoint_bytes, edits, cut):
-    from lenet_deploy.model import load_checkpoint
+    from lenet_deploy.model.lenet import load_checkpoint
 
     path = _write(fuzz_dir, ".pt", _mutate(checkpoint_bytes, edits, cut))
     try:
@@ -131,7 +131,7 @@ def test_picture_reader(fuzz_dir, edits, cut):
 def test_checkpoint_error_type_is_the_documented_one(tmp_path):
     path = tmp_path / "garbage.pt"
     path.write_bytes(b"not a zip at all")
-    from lenet_deploy.model import load_checkpoint
+    from lenet_deploy.model.lenet import load_checkpoint
 
     with pytest.raises(CheckpointError, match="not a zip archive"):
         load_checkpoint(path)

@@ -14,7 +14,7 @@ from lenet_deploy.errors import (
     LimitError,
     ModelError,
 )
-from lenet_deploy.model import load_checkpoint
+from lenet_deploy.model.lenet import load_checkpoint
 from lenet_deploy.runtimes import Runtime, load_runtime
 
 
@@ -60,7 +60,7 @@ def test_nan_checkpoint_fails_export_and_predict_on_the_cli(capsys, trained_dir,
 
 def test_nan_in_memory_model_fails_export(tmp_path):
     from lenet_deploy.exporters.onnx import export_onnx
-    from lenet_deploy.model import DeployableLeNet
+    from lenet_deploy.model.lenet import DeployableLeNet
 
     model = DeployableLeNet()
     with torch.no_grad():
@@ -72,7 +72,7 @@ def test_nan_in_memory_model_fails_export(tmp_path):
 def test_diverged_training_is_an_error_and_saves_nothing(tmp_path, digits, monkeypatch):
     import dataclasses
 
-    from lenet_deploy import train as train_mod
+    from lenet_deploy.model import train as train_mod
 
     out = tmp_path / "out"
     out.mkdir()
@@ -180,8 +180,8 @@ def test_plugin_output_is_checked_by_the_contract(make):
 def test_verify_with_nothing_compared_is_not_passed(capsys, exported_dir):
     proc = run_inproc(capsys, "verify", "--model", str(exported_dir), "--runtimes", "torch-cpu")
     assert proc.returncode == 2 and "nothing to compare" in error_line(proc)
-    from lenet_deploy.compare import tolerance_for
-    from lenet_deploy.parity import ParityReport, RuntimeParity, Status
+    from lenet_deploy.verify.compare import tolerance_for
+    from lenet_deploy.verify.parity import ParityReport, RuntimeParity, Status
 
     skipped = RuntimeParity("ort-cuda", "torch-cpu", Status.SKIPPED, reason="no GPU")
     report = ParityReport("torch-cpu", 1.0, tolerance_for("fp32"), (), (skipped,))
@@ -189,7 +189,7 @@ def test_verify_with_nothing_compared_is_not_passed(capsys, exported_dir):
 
 
 def test_compare_with_no_images_is_not_passed():
-    from lenet_deploy.compare import compare
+    from lenet_deploy.verify.compare import compare
 
     empty = np.zeros((0, 10), np.float32)
     result = compare({"a": empty}, {"a": empty})
@@ -226,7 +226,7 @@ def test_bench_settings_are_validated_before_the_run(capsys, exported_dir, flags
 
 
 def test_limit_errors_name_the_limit():
-    from lenet_deploy.bench import BenchSettings
+    from lenet_deploy.bench.runner import BenchSettings
     from lenet_deploy.limits import check_bench_settings
 
     with pytest.raises(LimitError, match="max_bench_batch"):

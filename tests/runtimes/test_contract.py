@@ -7,9 +7,9 @@ import weakref
 import numpy as np
 import pytest
 
-from lenet_deploy.compare import compare
 from lenet_deploy.errors import InputError, LenetDeployError, RuntimeUnavailableError
 from lenet_deploy.runtimes import available_runtimes, get_entry, load_runtime, runtime_names
+from lenet_deploy.verify.compare import compare
 
 AVAILABILITY = {a.name: a for a in available_runtimes()}
 

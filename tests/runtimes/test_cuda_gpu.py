@@ -71,7 +71,7 @@ def test_second_device_runs_and_times_on_its_own_streams(exported_dir, digits):
         pytest.skip("needs two CUDA devices (cuda:1)")
     import torch
 
-    from lenet_deploy.bench import BenchSettings, benchmark
+    from lenet_deploy.bench.runner import BenchSettings, benchmark
 
     before = torch.cuda.current_device()
     x = digits.x_test[:256]

@@ -5,10 +5,10 @@ import sys
 import numpy as np
 import pytest
 
-from lenet_deploy.compare import compare
 from lenet_deploy.errors import ArtifactError, OptionsError
 from lenet_deploy.runtimes import load_runtime
 from lenet_deploy.runtimes import openvino as ov_mod
+from lenet_deploy.verify.compare import compare
 
 if ov_mod.probe() is not None:
     pytest.skip(f"ov-cpu unavailable: {ov_mod.probe()}", allow_module_level=True)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lenet_deploy.errors import CheckpointError, OptionsError, RuntimeUnavailableError
-from lenet_deploy.model import load_checkpoint
+from lenet_deploy.model.lenet import load_checkpoint
 from lenet_deploy.runtimes import load_runtime
 from lenet_deploy.runtimes.pytorch import cuda_unavailable_reason
 

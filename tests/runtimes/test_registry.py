@@ -7,7 +7,7 @@ import pytest
 from conftest import PLUGIN_NAME
 
 from lenet_deploy import cli
-from lenet_deploy.artifacts import ArtifactKind
+from lenet_deploy.artifacts.layout import ArtifactKind
 from lenet_deploy.errors import (
     DuplicateRuntimeError,
     LenetDeployError,

@@ -12,7 +12,7 @@ uvicorn = pytest.importorskip("uvicorn")
 from starlette.responses import JSONResponse  # noqa: E402
 from starlette.routing import Route  # noqa: E402
 
-from lenet_deploy.loadtest import encode_body  # noqa: E402
+from lenet_deploy.bench.loadtest import encode_body  # noqa: E402
 from lenet_deploy.runtimes import load_runtime  # noqa: E402
 from lenet_deploy.serve.app import ServeSettings, create_app  # noqa: E402
 

@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from lenet_deploy.loadtest import decode_logits, encode_body
+from lenet_deploy.bench.loadtest import decode_logits, encode_body
 from lenet_deploy.serve import codec, simdjson_reader
 from lenet_deploy.serve.codec import (
     InferError,

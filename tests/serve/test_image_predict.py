@@ -57,7 +57,7 @@ def test_decode_upload_is_the_library_recipe_on_a_canvas_png():
 
     from PIL import Image, ImageDraw
 
-    from lenet_deploy import images
+    from lenet_deploy.images import recipe as images
     from lenet_deploy.serve.image_predict import decode_upload
 
     canvas = Image.new("RGBA", (280, 280), (0, 0, 0, 0))  # a canvas export: transparent page

@@ -18,7 +18,7 @@ from conftest import start_server, stop_server
 tritonclient_http = pytest.importorskip("tritonclient.http")
 from tritonclient.utils import InferenceServerException  # noqa: E402
 
-from lenet_deploy.loadtest import encode_body  # noqa: E402
+from lenet_deploy.bench.loadtest import encode_body  # noqa: E402
 from lenet_deploy.runtimes import load_runtime  # noqa: E402
 
 
@@ -112,7 +112,7 @@ def test_64_concurrent_clients_get_their_own_answers(served_url, local, digits):
             headers["Inference-Header-Content-Length"] = str(length)
         status, payload = _post(served_url, "/v2/models/lenet/infer", body, headers)
         assert status == 200, payload
-        from lenet_deploy.loadtest import decode_logits
+        from lenet_deploy.bench.loadtest import decode_logits
 
         header = None if length is None else len(payload) - 40
         return decode_logits(payload, header)

@@ -77,7 +77,7 @@ def multipart(field, filename, data, boundary="lenetXYZ--boundary"):
 def digit(digits, exported_dir):
     """A test digit (32, 32) and the probabilities ort-cpu gives it as a picture: its 8-bit
     quantised ink on white paper, through the image recipe."""
-    from lenet_deploy.images import prepare_image
+    from lenet_deploy.images.recipe import prepare_image
     from lenet_deploy.runtimes import load_runtime
 
     pixels = digits.x_test[0, 0]

@@ -1,0 +1,1 @@
+"""Whole jobs composed from the parts: ``pipeline`` (train -> export -> verify -> bench)."""
