@@ -7,7 +7,20 @@ import sys
 
 from ..artifacts.layout import CHECKPOINT_NAME, DEFAULT_DIR, ONNX_NAME
 from ..exporters.onnx import DEFAULT_OPSET, EXPORTERS, OPSET_RANGE
-from ._common import progress_bar, say
+from ..exporters.precision import DEFAULT_CALIBRATION_SIZE
+from ..exporters.variants import PRECISIONS
+from ._common import in_range, progress_bar, say
+
+
+def precision_list(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
+    bad = [p for p in names if p not in PRECISIONS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown precision {bad[0] if bad else text!r}; use a comma-separated list of "
+            f"{', '.join(PRECISIONS)}"
+        )
+    return names
 
 
 def register(subparsers) -> None:
@@ -42,11 +55,54 @@ def register(subparsers) -> None:
         "(checkpoints from 'lenet-deploy train' carry their own)",
     )
     p.add_argument("--std", type=float, help="the std that goes with --mean")
+    p.add_argument(
+        "--precision",
+        type=precision_list,
+        default=("fp32",),
+        help="comma-separated precisions to write (default: fp32): fp32 exports --out; int8 "
+        "(static QDQ, calibrated on the training split), fp16 (for GPUs) and bf16 (OpenVINO's "
+        "hint, a descriptor) are written beside it, each only if it passes the reduced-precision "
+        "gate; without fp32 the variants are made from the existing --out",
+    )
+    p.add_argument(
+        "--calibration-size",
+        type=in_range(int, 1, 100_000, "an image count"),
+        default=DEFAULT_CALIBRATION_SIZE,
+        help="training images that calibrate int8 (default: %(default)s)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    variants = [p for p in args.precision if p != "fp32"]
+    if "fp32" in args.precision:
+        _export_fp32(args)
+    if variants:
+        _make_variants(args, variants)
+    return 0
+
+
+def _make_variants(args: argparse.Namespace, variants: list[str]) -> None:
+    from ..errors import ExportError
+    from ..exporters.precision import make_variants
+
+    say(args, f"precision variants of {args.out}: {', '.join(variants)}")
+    reports = make_variants(
+        args.out, variants, calibration_size=args.calibration_size,
+        log=lambda m: say(args, "  " + m),
+    )  # fmt: skip
+    for report in reports:
+        print(report.describe(), file=sys.stdout if report else sys.stderr)
+    refused = [r.precision for r in reports if not r]
+    if refused:
+        raise ExportError(
+            f"{len(refused)} of {len(reports)} precision variants refused by the "
+            f"reduced-precision gate or unavailable here ({', '.join(refused)}); not written"
+        )
+
+
+def _export_fp32(args: argparse.Namespace) -> None:
     from ..errors import ExportError
     from ..exporters.onnx import export_onnx
     from ..jobs.pipeline import ensure_checkpoint
@@ -78,4 +134,3 @@ def run(args: argparse.Namespace) -> int:
         f"wrote {report.path} ({report.exporter}, opset {report.opset}, "
         f"{report.size_bytes / 1024:.0f} KiB, all {len(report.gates)} gates passed)"
     )
-    return 0

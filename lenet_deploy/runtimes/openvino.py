@@ -25,6 +25,8 @@ from ..artifacts.layout import (
     unloadable_model,
 )
 from ..errors import RuntimeUnavailableError, first_line
+from ..exporters.metadata import read_metadata
+from ..exporters.variants import file_precision
 from .base import KEEP_INPUT, Runtime
 from .options import ThreadOptions
 from .registry import RuntimeEntry, register_runtime
@@ -98,8 +100,11 @@ class OpenVinoRuntime(Runtime):
         self._local = threading.local()
         self._ov_version = ov.__version__
         # What the plugin really computes in: a CPU without bf16 support keeps f32.
+        # An int8 or fp16 variant computes in its own precision whatever the hint says.
         hint = str(self._compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
-        self.precision = "bf16" if "bf16" in hint or "bfloat16" in hint else "fp32"
+        recorded = file_precision(read_metadata(self.path))
+        bf16 = "bf16" in hint or "bfloat16" in hint
+        self.precision = recorded if recorded != "fp32" else "bf16" if bf16 else "fp32"
         self._options = options
 
     def _predict(self, x: np.ndarray) -> np.ndarray:

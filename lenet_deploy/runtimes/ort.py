@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..artifacts.layout import ArtifactKind, engine_failed, resolve
+from ..exporters.variants import file_precision
 from ..spec import INPUT_NAME, NUM_CLASSES, OUTPUT_NAME
 from .base import KEEP_INPUT, Runtime
 from .ort_cuda import OrtCudaBindings
@@ -74,6 +75,8 @@ class OrtRuntime(Runtime):
             self._session, self._small, self._small_max = cpu_sessions(
                 entry.name, self.path, options
             )
+        # what the file computes in (a precision variant says so in its metadata)
+        self.precision = file_precision(self._session.get_modelmeta().custom_metadata_map)
         #: where each node runs (``ort_loader.graph_placement``), None if onnxruntime can't tell
         self.placement = graph_placement(self._session)
         self.providers = self._session.get_providers()

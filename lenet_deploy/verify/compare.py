@@ -7,9 +7,11 @@ A precision selects how outputs are judged against a reference:
   Polygraphy's (1e-5 / 1e-5) and torch.testing's float32 ones (1e-5 / 1.3e-6), with rtol
   loosened because logits reach tens and engines sum the 400-wide fc1 products in different
   orders. GPU runtimes run with TF32 off, so these hold for them too.
-* ``bf16``: a bf16 engine moves logits by ~1e-2, so it is judged by what matters downstream:
-  top-1 agreement with the reference over all images >= 99.5%, and accuracy on labelled
-  images at most 0.2 percentage points below the reference's.
+* ``bf16``, ``fp16``, ``int8`` (the reduced precisions): a bf16 engine moves logits by ~1e-2
+  and an int8 QDQ model by ~1e-1, so they are judged by what matters downstream: top-1
+  agreement with the reference over all images >= 99.5%, and accuracy on labelled images at
+  most 0.2 percentage points below the reference's. One rule for all three: the export gate of
+  a precision variant (``exporters/precision.py``), ``verify`` and ``tune`` read it here.
 
 Any NaN or inf in either output is a failure under every precision.
 """
@@ -29,6 +31,8 @@ _TINY = 1e-12
 class Precision(str, enum.Enum):
     FP32 = "fp32"
     BF16 = "bf16"
+    FP16 = "fp16"
+    INT8 = "int8"
 
 
 @dataclass(frozen=True)
@@ -54,17 +58,25 @@ class Tolerance:
         }
 
 
-POLICY: dict[Precision, Tolerance] = {
-    Precision.FP32: Tolerance(Precision.FP32, atol=1e-5, rtol=1e-4, elementwise=True),
-    Precision.BF16: Tolerance(
-        Precision.BF16,
+def _reduced(precision: Precision) -> Tolerance:
+    """The reduced-precision rule: top-1 agreement >= 99.5%, accuracy drop <= 0.2 pp (atol/rtol
+    are only reported, never judged)."""
+    return Tolerance(
+        precision,
         atol=5e-2,
         rtol=5e-2,
         elementwise=False,
         min_top1_agreement=0.995,
         max_accuracy_drop=0.002,
-    ),
+    )
+
+
+POLICY: dict[Precision, Tolerance] = {
+    Precision.FP32: Tolerance(Precision.FP32, atol=1e-5, rtol=1e-4, elementwise=True),
+    **{p: _reduced(p) for p in (Precision.BF16, Precision.FP16, Precision.INT8)},
 }
+#: Precisions judged by accuracy and top-1 agreement rather than elementwise.
+REDUCED = tuple(p.value for p, t in POLICY.items() if not t.elementwise)
 DEFAULT_ATOL = POLICY[Precision.FP32].atol
 DEFAULT_RTOL = POLICY[Precision.FP32].rtol
 
@@ -163,7 +175,6 @@ class Comparison:
             "failures": list(self.failures),
             "sets": [s.to_dict() for s in self.sets],
         }
-
 
 
 def compare(

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..artifacts.layout import DEFAULT_DIR, ArtifactKind, artifact_for, is_url
+from ..artifacts.layout import DEFAULT_DIR, ONNX_NAME, ArtifactKind, artifact_for, is_url
 from ..artifacts.pairing import ModelPair, pair, recorded_metadata
 from ..errors import ArtifactError, ArtifactKindError, LenetDeployError, RuntimeUnavailableError
 from .compare import Comparison, Tolerance, compare, tolerance_for
@@ -235,29 +235,33 @@ def verify(
             results.append(RuntimeParity(entry.name, reference, Status.SKIPPED, reason=reason))
             continue
         with runtime:
-            say(f"{entry.name} on {runtime.device} ({runtime.precision}): {len(inputs)} sets")
-            got = {s.name: runtime.predict(s.x) for s in inputs}
-            tolerance = tolerance_for(runtime.precision, atol=atol, rtol=rtol)
-            comparison = compare(got, want, tolerance, labels=labels)
-            status = Status.PASSED if comparison else Status.FAILED
-            results.append(
-                RuntimeParity(
-                    entry.name,
-                    reference,
-                    status,
-                    device=runtime.device,
-                    precision=runtime.precision,
-                    comparison=comparison,
-                )
-            )
+            results.append(judge(runtime, entry.name, reference, inputs, want, atol, rtol, say))
+    if url is None and files.onnx is not None and files.onnx.name == ONNX_NAME:
+        from .variants import variant_parity
+
+        judged = [e.name for e in entries] if explicit else None
+        args = (reference, inputs, want, atol, rtol, say)
+        results.extend(variant_parity(files.onnx.parent, judged, *args))
     input_sets = tuple((s.name, len(s.x)) for s in inputs)
     return ParityReport(reference, ref_accuracy, fp32, input_sets, tuple(results))
 
 
+def judge(runtime, label: str, reference: str, inputs, want, atol, rtol, say) -> RuntimeParity:
+    """``runtime`` on every input set against ``want``, by its precision's policy."""
+    say(f"{label} on {runtime.device} ({runtime.precision}): {len(inputs)} sets")
+    labels = {s.name: s.labels for s in inputs if s.labels is not None}
+    got = {s.name: runtime.predict(s.x) for s in inputs}
+    tolerance = tolerance_for(runtime.precision, atol=atol, rtol=rtol)
+    comparison = compare(got, want, tolerance, labels=labels)
+    status = Status.PASSED if comparison else Status.FAILED
+    return RuntimeParity(
+        label, reference, status, device=runtime.device, precision=runtime.precision,
+        comparison=comparison,
+    )  # fmt: skip
+
+
 def _test_dataset(files: ModelPair, say: Callable[[str], None]):
     """The dataset the model records (ONNX metadata, else checkpoint), else the default one."""
-    from ..data.datasets import DEFAULT_DATASET, load_dataset
-
     recorded = None
     if files.onnx is not None:
         try:
@@ -268,6 +272,14 @@ def _test_dataset(files: ModelPair, say: Callable[[str], None]):
         from ..model.lenet import load_checkpoint
 
         recorded = load_checkpoint(files.checkpoint)[1].get("dataset")
+    return dataset_for(recorded, say)
+
+
+def dataset_for(recorded: str | None, say: Callable[[str], None] = lambda _m: None):
+    """The dataset named ``recorded`` (a model's ``dataset`` metadata), else the default one,
+    else the bundled digits, saying why when it falls back."""
+    from ..data.datasets import DEFAULT_DATASET, load_dataset
+
     if recorded:
         try:
             return load_dataset(recorded)
