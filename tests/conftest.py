@@ -59,6 +59,19 @@ def exported_dir(trained_dir, digits) -> Path:
     return trained_dir
 
 
+@pytest.fixture()
+def artifacts(exported_dir, tmp_path) -> Path:
+    """A private copy of ``exported_dir`` (lenet.pt, lenet.onnx, metrics.json) that a test may
+    add variants or a tuning result to."""
+    import shutil
+
+    out = tmp_path / "artifacts"
+    out.mkdir()
+    for name in ("lenet.pt", "lenet.onnx", "metrics.json"):
+        shutil.copy(exported_dir / name, out / name)
+    return out
+
+
 # A plug-in runtime registered the way an app would: it must pass the same contract tests and
 # show up in `lenet-deploy runtimes`.
 PLUGIN_NAME = "test-ort-unoptimised"

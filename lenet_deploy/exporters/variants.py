@@ -33,7 +33,13 @@ SOURCE_SHA_KEY = "variant_source_onnx_sha256"
 #: The runtimes (and options) that compute each precision; the first is the one a variant's
 #: export gate runs on when it can run here.
 ENGINES: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = {
-    "fp32": (("ort-cpu", {}), ("ov-cpu", {}), ("torch-cpu", {})),
+    "fp32": (
+        ("ort-cpu", {}),
+        ("ov-cpu", {}),
+        ("torch-cpu", {}),
+        ("ort-cuda", {}),
+        ("torch-cuda", {}),
+    ),  # fmt: skip
     "int8": (("ort-cpu", {}), ("ov-cpu", {})),
     "fp16": (("ort-cuda", {}),),
     "bf16": (("ov-cpu", {"precision": "bf16"}),),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -23,15 +22,6 @@ from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow
 OV = any(a.name == "ov-cpu" and a for a in available_runtimes())
-
-
-@pytest.fixture()
-def artifacts(exported_dir, tmp_path):
-    out = tmp_path / "artifacts"
-    out.mkdir()
-    for name in ("lenet.pt", "lenet.onnx", "metrics.json"):
-        shutil.copy(exported_dir / name, out / name)
-    return out
 
 
 def test_int8_and_fp16_are_written_with_their_metadata(artifacts):

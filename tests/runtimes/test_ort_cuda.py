@@ -106,6 +106,9 @@ class CudaSession:
     def get_providers(self):
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
+    def get_modelmeta(self):  # the runtime reads the precision the file records
+        return types.SimpleNamespace(custom_metadata_map={})
+
 
 @pytest.mark.parametrize("graphs", [False, True])
 def test_cuda_graphs_option_reaches_the_cuda_provider(exported_dir, monkeypatch, graphs):
