@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
         )
     print(bench_table(result))
+    print(peak_table(result))
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     for option, write in (
@@ -75,6 +76,15 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, option):
             say(args, f"wrote {write(result, getattr(args, option))}")
     return 0
+
+
+def peak_table(result) -> str:
+    """GFLOP/s and the fraction of this machine's matmul peaks, measured now (once per run)."""
+    from ..bench.peak import PEAK_HEADERS, describe_peaks, measure_peaks, peak_rows
+    from .formatting import table
+
+    peaks = measure_peaks()
+    return table(PEAK_HEADERS, peak_rows(result.measurements, peaks)) + "\n" + describe_peaks(peaks)
 
 
 def _load_test(args: argparse.Namespace, names: list[str] | None) -> int:

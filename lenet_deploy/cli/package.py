@@ -33,6 +33,14 @@ def register(subparsers) -> None:
         help=f"artifacts directory or .onnx file (default: {DEFAULT_DIR}/)",
     )
     p.add_argument(
+        "--precision",
+        choices=("fp32", "int8", "fp16"),
+        default="fp32",
+        help="which variant beside --model's lenet.onnx to package (default: fp32; int8 and "
+        "fp16 are made by 'lenet-deploy export --precision'; Triton's onnxruntime backend "
+        "runs them)",
+    )
+    p.add_argument(
         "--out", default="model_repository", help="output directory (default: model_repository)"
     )
     p.add_argument(
@@ -116,8 +124,13 @@ def run(args: argparse.Namespace) -> int:
         kserve = KServeSettings(
             args.storage_uri, name=args.name, namespace=args.namespace, image=args.image
         )
+    model = args.model
+    if args.precision != "fp32":
+        from ..exporters.variants import current_variant
+
+        model = current_variant(args.model, args.precision).model
     result = package(
-        args.model, args.out, format=args.format, triton_settings=triton, kserve_settings=kserve
+        model, args.out, format=args.format, triton_settings=triton, kserve_settings=kserve
     )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))

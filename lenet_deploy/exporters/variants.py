@@ -129,6 +129,16 @@ def load_variant(directory: str | os.PathLike, precision: str) -> Variant:
     return Variant(precision, path, model, meta, _stale(meta, base))
 
 
+def current_variant(model: str | os.PathLike, precision: str) -> Variant:
+    """The ``precision`` variant beside ``model`` (an artifacts directory or its lenet.onnx);
+    ArtifactError when it is missing or stale, naming the command that (re-)makes it."""
+    folder = Path(model) if Path(model).is_dir() else Path(model).parent
+    variant = load_variant(folder, precision)
+    if variant.stale:
+        raise ArtifactError(f"{variant.path}: {variant.stale}")
+    return variant
+
+
 def list_variants(directory: str | os.PathLike) -> list[Variant]:
     """Every reduced-precision variant present in an artifacts directory, stale ones included."""
     return [

@@ -55,6 +55,7 @@ class AutoRuntime(Runtime):
 
         self.name = NAME
         self.directory = _directory(artifact)
+        self.path = self.directory / ONNX_NAME  # the fp32 source every variant was made from
         data = read_tuned(self.directory)
         self._inner: list[Runtime] = []
         self._served: list[dict[str, Any]] = []
@@ -124,6 +125,12 @@ class AutoRuntime(Runtime):
         inner = self.runtime_for(batch_size)
         threads_for = getattr(inner, "threads_for", None)
         return threads_for(batch_size) if threads_for else inner.info().get("threads")
+
+    @property
+    def served_variants(self) -> list[dict[str, Any]]:
+        """Per loaded configuration: batch sizes, runtime, options, precision, variant file and
+        its recorded accuracy (serve's /v1/info shows it)."""
+        return self._served
 
     def info(self) -> dict[str, Any]:
         return {

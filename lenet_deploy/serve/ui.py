@@ -142,7 +142,10 @@ def served_info(state) -> dict[str, Any]:
               "test_accuracy": ""}  # fmt: skip
     if runtime is not None:
         path = getattr(runtime, "path", None)
-        served.update(runtime=runtime.name, device=runtime.device)
+        served.update(runtime=runtime.name, device=runtime.device, precision=runtime.precision)
+        variants = getattr(runtime, "served_variants", None)  # auto: what serves which batches
+        if variants is not None:
+            served["variants"] = variants
         if path is not None and Path(path).is_file():
             # torch runtimes carry the checkpoint's metadata; ONNX files have metadata_props
             meta = getattr(runtime, "metadata", None)

@@ -18,6 +18,7 @@ def test_every_command_is_a_module_with_register_and_run():
         "export",
         "verify",
         "bench",
+        "tune",
         "predict",
         "runtimes",
         "package",

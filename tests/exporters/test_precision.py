@@ -137,5 +137,14 @@ def test_cli_export_precision(artifacts):
                    "--quiet")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "wrote" in proc.stdout and variant_path(artifacts, "int8").is_file()
+    repo = artifacts.parent / "repo"
+    packaged = run_cli("package", "--model", str(artifacts), "--precision", "int8", "--out",
+                       str(repo))  # fmt: skip
+    assert packaged.returncode == 0, packaged.stderr
+    copied = (repo / "lenet" / "1" / "model.onnx").read_bytes()
+    assert copied == variant_path(artifacts, "int8").read_bytes()
+    missing = run_cli("package", "--model", str(artifacts), "--precision", "fp16", "--out",
+                      str(artifacts.parent / "repo2"))  # fmt: skip
+    assert missing.returncode == 2 and "export --precision fp16" in missing.stderr
     bad = run_cli("export", "--precision", "int4")
     assert bad.returncode == 2 and "unknown precision 'int4'" in bad.stderr

@@ -49,6 +49,7 @@ def test_each_regime_runs_on_its_winner(artifacts, digits):
         for n in (1, 5, 64, 256, 700):  # 700: chunked into the regime of its pieces
             x = np.resize(digits.x_test, (n, 1, 32, 32)).astype(np.float32)
             np.testing.assert_allclose(rt.predict(x), ref.predict(x), atol=1e-5, rtol=1e-4)
+        json.dumps(rt.info())  # what serve's /v1/info answers
         served = rt.info()["served"]
         assert [s["batch_sizes"] for s in served] == [[1], [256]]
         assert rt.info()["tuned"].endswith("tuned.json")
@@ -71,3 +72,18 @@ def test_a_result_from_another_cpu_is_refused(artifacts):
 def test_auto_takes_a_directory(artifacts):
     with pytest.raises(ArtifactError, match="artifacts directory"):
         load_runtime("auto", artifacts / "lenet.pt")
+
+
+def test_the_server_panel_says_which_variant_serves(artifacts):
+    from types import SimpleNamespace
+
+    from lenet_deploy.artifacts.layout import file_sha256
+    from lenet_deploy.serve.ui import served_info
+
+    metrics = SimpleNamespace(success_count=0, failures={}, inference_count=0, execution_count=0)
+    with load_runtime("auto", artifacts) as rt:
+        info = served_info(SimpleNamespace(runtime=rt, metrics=metrics))
+    assert info["runtime"] == "auto" and info["precision"] == "fp32"
+    assert info["variants"][0]["runtime"] == "ort-cpu"
+    assert info["model_sha256"] == file_sha256(artifacts / "lenet.onnx")
+    json.dumps(info)
