@@ -10,7 +10,8 @@ runs here, measured side by side; the fastest accurate one per batch regime wins
    policy; a candidate that fails is reported and never measured or chosen.
 3. The measurement: ``bench.runner.benchmark`` (warm-up, interleaved rounds, raw samples, noise
    flags) over the candidates that passed, at each batch size (default 1, 64, 256).
-4. The winners: per batch size, the highest throughput; written to ``tuned.json``
+4. The winners: per batch size, the lowest median latency (ort-cpu fp32 keeps a regime unless
+   beaten by more than ``WIN_MARGIN``); written to ``tuned.json``
    (``bench.tuned``) with the machine, the versions and the model files' sha256.
 """
 
@@ -33,6 +34,8 @@ DEFAULT_TUNE_DURATION_S = 1.0
 DEFAULT_TUNE_ROUNDS = 3
 DEFAULT_TUNE_WARMUP = 10
 OV_HINTS = ("LATENCY", "THROUGHPUT")
+#: A challenger replaces ort-cpu fp32 only when its median latency is this much lower.
+WIN_MARGIN = 0.03
 
 
 @dataclass(frozen=True)
@@ -222,13 +225,22 @@ def tune(
 
 
 def _winners(bench: BenchResult, by_label: dict[str, Candidate], accuracy) -> list[Winner]:
+    """Per batch size the lowest median latency; ``ort-cpu`` fp32 on every usable CPU (what
+    ``auto`` serves untuned) keeps the regime unless a challenger's median beats its own by
+    more than ``WIN_MARGIN``, so noise alone never replaces the default with something slower."""
+    from .machine import default_threads
+
+    baseline = f"ort-cpu fp32 t{default_threads()}"
     winners = []
     for size in bench.settings.batch_sizes:
-        rows = [m for m in bench.measurements if m.batch_size == size]
-        best = max(rows, key=lambda m: m.throughput_ips)
+        rows = {m.runtime: m for m in bench.measurements if m.batch_size == size}
+        best = min(rows.values(), key=lambda m: m.p50_ms)
+        base = rows.get(baseline)
+        if base is not None and best.p50_ms > base.p50_ms * (1 - WIN_MARGIN):
+            best = base
         cand = by_label[best.runtime]
         winners.append(
             Winner(size, cand.runtime, cand.precision, cand.file, dict(cand.options),
-                   cand.label, best.throughput_ips, best.p50_ms, accuracy.get(cand.label))
+                   cand.label, size / best.p50_ms * 1e3, best.p50_ms, accuracy.get(cand.label))
         )  # fmt: skip
     return winners

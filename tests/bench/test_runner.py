@@ -191,7 +191,11 @@ def test_cli_smoke(exported_dir, tmp_path):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].split()[:4] == ["runtime", "batch", "threads", "p50"]
-    assert sum(line.startswith(("ort-cpu", "torch-cpu")) for line in lines) == 4
+    peak_at = next(i for i, line in enumerate(lines) if i and line.startswith("runtime"))
+    assert sum(line.startswith(("ort-cpu", "torch-cpu")) for line in lines[:peak_at]) == 4
+    # the second table: GFLOP/s and the fraction of the matmul peaks measured in this run
+    assert lines[peak_at].split()[:3] == ["runtime", "batch", "GFLOP/s"]
+    assert any(line.startswith("matmul peak here: fp32") for line in lines)
     payload = json.loads(out.read_text())
     assert {(m["runtime"], m["batch_size"]) for m in payload["measurements"]} == {
         ("ort-cpu", 1),

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from lenet_deploy.bench.machine import default_threads
 from lenet_deploy.bench.tune import TuneSettings, candidates, thread_counts, tune
 from lenet_deploy.runtimes import load_runtime
 from tests.conftest import run_cli
@@ -56,8 +57,14 @@ def test_tune_gates_measures_and_auto_serves_the_winners(artifacts, monkeypatch,
     assert all(not w.label.startswith("ort-cpu fp16") for w in result.winners)
     assert [w.batch_size for w in result.winners] == [1, 16]
     for w in result.winners:
-        rows = [m for m in result.bench.measurements if m.batch_size == w.batch_size]
-        assert w.throughput_ips == max(m.throughput_ips for m in rows)
+        rows = {m.runtime: m for m in result.bench.measurements if m.batch_size == w.batch_size}
+        fastest = min(m.p50_ms for m in rows.values())
+        base = rows.get(f"ort-cpu fp32 t{default_threads()}")
+        if w.label != (base.runtime if base else None):
+            assert rows[w.label].p50_ms == fastest  # a challenger wins only by being fastest
+            assert base is None or fastest < base.p50_ms * 0.97
+        else:
+            assert base.p50_ms * 0.97 <= fastest
     assert result.peaks["fp32"].gflops > 0
     (artifacts / "tuned.json").write_text(json.dumps(result.to_dict()))
     with load_runtime("auto", artifacts) as rt, load_runtime("ort-cpu", artifacts) as ref:

@@ -43,7 +43,7 @@ def test_builtins_declare_name_kind_device_and_options_once():
     for name in names[:6]:
         assert dataclasses.is_dataclass(get_entry(name).options)
         assert get_entry(name).options.__dataclass_params__.frozen
-    assert BUILTIN_MODULES == ("pytorch", "ort", "openvino", "remote")
+    assert BUILTIN_MODULES == ("pytorch", "ort", "openvino", "remote", "auto")
     assert {k.value for k in ArtifactKind} == {"checkpoint", "onnx", "url"}
     availability = {a.name: a for a in available_runtimes()}
     assert availability["torch-cpu"] and availability["ort-cpu"]
