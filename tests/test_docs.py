@@ -303,6 +303,18 @@ def test_relative_links_resolve():
     assert not broken, broken
 
 
+def test_layout_names_every_module():
+    """README's Layout block names every subpackage and module, so the tree cannot drift."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    words = set(re.findall(r"\w+", readme.split("## Layout", 1)[1]))
+    missing = sorted(
+        str(p.relative_to(REPO)) for p in (REPO / "lenet_deploy").rglob("*.py")
+        if "__pycache__" not in p.parts
+        and (p.parent.name if p.stem == "__init__" else p.stem) not in words
+    )  # fmt: skip
+    assert not missing, f"README.md's Layout names no {missing}: add them"
+
+
 def test_limits_page_is_current():
     sys.path.insert(0, str(REPO / "scripts"))
     try:
