@@ -217,6 +217,7 @@ def resolve_runtimes(names: Sequence[str] | None) -> tuple[list[str], dict[str, 
     A runtime named explicitly that cannot run here raises RuntimeUnavailableError.
     """
     from ..runtimes import available_runtimes, get_entry
+    from ..runtimes.registry import COMPOSITE
 
     rows = {a.name: a for a in available_runtimes()}
     if names is not None and "all" in names:
@@ -232,7 +233,7 @@ def resolve_runtimes(names: Sequence[str] | None) -> tuple[list[str], dict[str, 
         for name in rows:
             if name not in skipped and get_entry(name).artifact is ArtifactKind.URL:
                 skipped[name] = f"{name}: needs a server: --runtime {name} --model URL"
-        return [n for n in rows if n not in skipped], skipped
+        return [n for n in rows if n not in skipped and n not in COMPOSITE], skipped
     for name in names:
         get_entry(name)  # unknown: error listing the known ones
         if not rows[name]:

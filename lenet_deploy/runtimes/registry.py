@@ -39,6 +39,10 @@ ENTRY_POINT_GROUP = "lenet_deploy.runtimes"
 #: is one module here plus its name in this tuple.
 BUILTIN_MODULES = ("pytorch", "ort", "openvino", "remote", "auto")
 
+#: Runtimes that serve one of the others (``auto``: the tuned winner, else ort-cpu): left out of
+#: "every runtime" in verify and bench, which already cover what they serve; named, they run.
+COMPOSITE = frozenset({"auto"})
+
 Factory = Callable[..., Runtime]
 #: Returns None when the runtime can run here, else the reason it cannot (with the fix).
 Probe = Callable[[], "str | None"]

@@ -189,6 +189,7 @@ def verify(
     running deployment is checked against the checkpoint it was exported from.
     """
     from ..runtimes import available_runtimes, get_entry
+    from ..runtimes.registry import COMPOSITE
 
     say = log or (lambda _msg: None)
     options = options or {}
@@ -197,7 +198,11 @@ def verify(
     files = pair((reference_model or DEFAULT_DIR) if url else model, checkpoint)
     explicit = runtimes is not None
     ref_entry = get_entry(reference)  # unknown reference: error listing the known names
-    names = list(dict.fromkeys(runtimes)) if explicit else [a.name for a in available_runtimes()]
+    names = (
+        list(dict.fromkeys(runtimes))
+        if explicit
+        else [a.name for a in available_runtimes() if a.name not in COMPOSITE]
+    )
     entries = [get_entry(n) for n in names if n != reference]
     if explicit and not entries:
         raise LenetDeployError(

@@ -13,6 +13,8 @@ from lenet_deploy.errors import ArtifactError, RuntimeUnavailableError
 from lenet_deploy.runtimes import load_runtime
 from tests.conftest import assert_one_line_error, run_cli
 
+pytestmark = pytest.mark.slow  # trains and exports a model (the artifacts fixture)
+
 
 def write_tuned(directory, winners, **machine):
     data = {
