@@ -61,8 +61,9 @@ def is_checkpoint_path(text: str | os.PathLike) -> bool:
     return Path(text).suffix.lower() in CHECKPOINT_SUFFIXES or Path(text).is_file()
 
 
-def recorded_metadata(onnx_path: Path) -> dict[str, str]:
-    """The ``metadata_props`` of an ONNX file; ArtifactError when it cannot be read."""
+def read_metadata(onnx_path: str | os.PathLike) -> dict[str, str]:
+    """The ``metadata_props`` of an ONNX file (the one reader of them); ArtifactError when it
+    cannot be read."""
     import onnx
 
     try:
@@ -75,7 +76,7 @@ def recorded_metadata(onnx_path: Path) -> dict[str, str]:
 
 
 def recorded_sha256(onnx_path: Path) -> str | None:
-    return recorded_metadata(onnx_path).get(SHA_KEY) or None
+    return read_metadata(onnx_path).get(SHA_KEY) or None
 
 
 def pair(model: str | os.PathLike, reference: str | os.PathLike | None = None) -> ModelPair:

@@ -25,13 +25,11 @@ from ..artifacts.layout import (
     unloadable_model,
 )
 from ..errors import RuntimeUnavailableError, first_line
-from .base import KEEP_INPUT, Runtime
+from .base import CPU_CHUNK, KEEP_INPUT, Runtime
 from .options import ThreadOptions
 from .registry import RuntimeEntry, register_runtime
 
 INSTALL_FIX = "install the extra: pip install 'lenet-deploy[openvino]'"
-#: Images per infer request; larger batches run in pieces (see ort.CPU_CHUNK).
-CPU_CHUNK = 256
 _HINT = {"fp32": "f32", "bf16": "bf16"}
 
 

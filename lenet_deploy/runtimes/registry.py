@@ -2,9 +2,9 @@
 
 A built-in declares itself once, next to its class::
 
-    @register_runtime("ort-cpu", artifact=ArtifactKind.ONNX, device="cpu", options=OrtOptions)
-    class OrtRuntime(Runtime):
-        def __init__(self, artifact, options: OrtOptions, entry: RuntimeEntry): ...
+    @register_runtime("ort-cpu", artifact=ArtifactKind.ONNX, device="cpu", options=OrtCpuOptions)
+    class OrtCpuRuntime(OrtRuntime):
+        def _predict(self, x): ...
 
 The modules in ``BUILTIN_MODULES`` are imported on first use, which runs those decorators.
 A plug-in package exposes a factory in the entry-point group ``lenet_deploy.runtimes``::

@@ -28,9 +28,10 @@ from starlette.routing import BaseRoute, Route
 from ..artifacts.layout import file_sha256
 from ..errors import LenetDeployError, first_line
 from .batcher import Overloaded
+from .codec import InferError
 from .image_predict import decode_upload, make_predict_image
 from .infer import serving
-from .upload import UploadError, check_image_header, image_bytes, read_body
+from .upload import check_image_header, image_bytes, read_body
 
 PAGE = "index.html"
 #: The page's assets by name, with their media types; nothing else is served from /static.
@@ -85,7 +86,7 @@ def ui_routes(
             data = image_bytes(body, request.headers.get("content-type", ""))
             check_image_header(data, max_pixels)
             result = await run_in_threadpool(predict_image, data)
-        except UploadError as exc:
+        except InferError as exc:
             counters["predict_errors"] += 1
             return JSONResponse({"error": first_line(exc)}, status_code=exc.status)
         except LenetDeployError as exc:
@@ -127,11 +128,11 @@ class _Batched:
 
     def predict(self, x):
         if not serving(self.state):
-            raise UploadError("the model is not ready (loading or shutting down)", status=503)
+            raise InferError("the model is not ready (loading or shutting down)", status=503)
         try:
             return self.state.batcher.infer_blocking(x)
         except Overloaded as exc:
-            raise UploadError(str(exc), status=503) from None
+            raise InferError(str(exc), status=503) from None
 
 
 def served_info(state) -> dict[str, Any]:
@@ -171,6 +172,6 @@ _sha256 = functools.lru_cache(maxsize=4)(file_sha256)  # the panel asks on every
 
 @functools.lru_cache(maxsize=4)
 def _onnx_metadata(path: str) -> dict[str, str]:
-    from ..exporters.onnx import read_metadata
+    from ..artifacts.pairing import read_metadata
 
     return read_metadata(path)

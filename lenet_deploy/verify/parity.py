@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..artifacts.layout import DEFAULT_DIR, ArtifactKind, artifact_for, is_url
-from ..artifacts.pairing import ModelPair, pair, recorded_metadata
+from ..artifacts.pairing import ModelPair, pair, read_metadata
 from ..errors import ArtifactError, ArtifactKindError, LenetDeployError, RuntimeUnavailableError
 from .compare import Comparison, Tolerance, compare, tolerance_for
 
@@ -261,7 +261,7 @@ def _test_dataset(files: ModelPair, say: Callable[[str], None]):
     recorded = None
     if files.onnx is not None:
         try:
-            recorded = recorded_metadata(files.onnx).get("dataset")
+            recorded = read_metadata(files.onnx).get("dataset")
         except ArtifactError:
             pass  # the runtime that loads it reports the unreadable file
     elif files.checkpoint is not None:
