@@ -28,6 +28,7 @@ class ServeSettings:
     drain_timeout_s: float = 30.0  # SIGTERM: longest wait for in-flight requests
     ui: bool = True  # the drawing page and /v1/predict, /v1/info (serve/ui.py)
     max_image_pixels: int = LIMITS.serve_image_pixels  # /v1/predict: larger get 400 undecoded
+    fast_path: bool = True  # infer answered inside the HTTP protocol (serve/fastpath)
     cpus: tuple[int, ...] | None = None  # the CPUs the server was pinned to (--cpus), if any
 
     def __post_init__(self) -> None:
