@@ -47,11 +47,11 @@ class Limits:
     #: Ranges of command settings.
     max_seed: int = 2**63 - 1
     max_epochs: int = 10_000
-    max_train_batch: int = 65_536
+    max_train_batch: int = 2**16
     max_lr: float = 10.0
     max_duration_s: float = 3600.0
-    max_iterations: int = 10_000_000
-    max_warmup: int = 1_000_000
+    max_iterations: int = 10**7
+    max_warmup: int = 10**6
     max_threads: int = 1024
     max_rounds: int = 1000
 

@@ -59,16 +59,11 @@ def probe() -> str | None:
     return None
 
 
-@register_runtime(
-    "ov-cpu",
-    artifact=ArtifactKind.ONNX,
-    device="cpu",
-    options=OpenVinoOptions,
-    probe=probe,
-    description="OpenVINO on the CPU, f32 and latency hints (bf16 on request)",
-)
+@register_runtime("ov-cpu", options=OpenVinoOptions, probe=probe)
 class OpenVinoRuntime(Runtime):
-    """One compiled model and one infer request on the OpenVINO CPU plugin."""
+    """OpenVINO on the CPU, f32 and latency hints (bf16 on request)
+
+    One compiled model, and one infer request per thread, on the OpenVINO CPU plugin."""
 
     chunk_size = CPU_CHUNK
 

@@ -92,16 +92,12 @@ class OrtRuntime(Runtime):
         self._small = None
 
 
-@register_runtime(
-    "ort-cpu",
-    artifact=ArtifactKind.ONNX,
-    device="cpu",
-    options=OrtCpuOptions,
-    description="onnxruntime, CPUExecutionProvider",
-)
+@register_runtime("ort-cpu", options=OrtCpuOptions)
 class OrtCpuRuntime(OrtRuntime):
-    """CPUExecutionProvider through IO binding; small batches may run on a second session
-    with fewer threads (``OrtCpuOptions.small_batch``)."""
+    """onnxruntime, CPUExecutionProvider
+
+    Runs through IO binding; small batches may run on a second session with fewer threads
+    (``OrtCpuOptions.small_batch``)."""
 
     chunk_size = CPU_CHUNK
 
@@ -149,17 +145,12 @@ class OrtCpuRuntime(OrtRuntime):
         super()._close()
 
 
-@register_runtime(
-    "ort-cuda",
-    artifact=ArtifactKind.ONNX,
-    device="cuda",
-    options=OrtCudaOptions,
-    probe=cuda_probe,
-    description="onnxruntime-gpu, CUDAExecutionProvider with IO binding",
-)
+@register_runtime("ort-cuda", device="cuda", options=OrtCudaOptions, probe=cuda_probe)
 class OrtCudaRuntime(OrtRuntime):
-    """CUDAExecutionProvider with device buffers reused per (thread, batch size), and CUDA
-    graphs on request; the upload / compute / download phases are separate."""
+    """onnxruntime-gpu, CUDAExecutionProvider with IO binding
+
+    Device buffers are reused per (thread, batch size), CUDA graphs run on request, and the
+    upload / compute / download phases are separate."""
 
     timed_phases = True
 

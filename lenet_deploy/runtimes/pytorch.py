@@ -51,6 +51,19 @@ class TorchCudaOptions(TorchOptions):
             raise ValueError(f"overlap_chunk must be >= 1, got {self.overlap_chunk}")
 
 
+CHECKPOINT = ArtifactKind.CHECKPOINT
+
+
+def torch_probe() -> str | None:
+    """``torch-cpu``'s availability: None when torch is installed."""
+    return torch_missing("torch-cpu")
+
+
+def cuda_probe() -> str | None:
+    """``torch-cuda``'s availability: None when torch can run on cuda:0."""
+    return cuda_unavailable_reason(0)
+
+
 class TorchRuntime(Runtime):
     """LeNet in eager PyTorch, eval mode, on the device ``_device_for`` picks."""
 
@@ -65,7 +78,7 @@ class TorchRuntime(Runtime):
         self._restore: list[tuple[Any, str, Any]] = []
         self._device = self._device_for(options)
         self.device = str(self._device)
-        self.path = resolve(artifact, ArtifactKind.CHECKPOINT)
+        self.path = resolve(artifact, CHECKPOINT)
         model, self.metadata = load_model(self.path)
         self._model = model.to(self._device).eval()
         if options.threads is not None:
@@ -99,16 +112,11 @@ class TorchRuntime(Runtime):
                 setattr(owner, attribute, value)
 
 
-@register_runtime(
-    "torch-cpu",
-    artifact=ArtifactKind.CHECKPOINT,
-    device="cpu",
-    options=TorchOptions,
-    probe=lambda: torch_missing("torch-cpu"),
-    description="PyTorch eager on the CPU (reference)",
-)
+@register_runtime("torch-cpu", artifact=CHECKPOINT, options=TorchOptions, probe=torch_probe)
 class TorchCpuRuntime(TorchRuntime):
-    """Eager forward passes under ``torch.inference_mode``, on the CPU."""
+    """PyTorch eager on the CPU (reference)
+
+    Eager forward passes under ``torch.inference_mode``."""
 
     chunk_size = CPU_CHUNK
 
@@ -121,15 +129,12 @@ class TorchCpuRuntime(TorchRuntime):
 
 
 @register_runtime(
-    "torch-cuda",
-    artifact=ArtifactKind.CHECKPOINT,
-    device="cuda",
-    options=TorchCudaOptions,
-    probe=lambda: cuda_unavailable_reason(0),
-    description="PyTorch eager on an NVIDIA GPU",
+    "torch-cuda", artifact=CHECKPOINT, device="cuda", options=TorchCudaOptions, probe=cuda_probe
 )
 class TorchCudaRuntime(TorchRuntime):
-    """Batches through ``torch_cuda.CudaEngine``: pinned staging, overlapped chunks and
+    """PyTorch eager on an NVIDIA GPU
+
+    Batches go through ``torch_cuda.CudaEngine``: pinned staging, overlapped chunks and
     (optionally) CUDA graphs. Each staged phase has finished when it returns, so the
     benchmark's host clock times it alone."""
 
