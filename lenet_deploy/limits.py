@@ -44,6 +44,8 @@ class Limits:
     serve_image_pixels: int = 1024 * 1024
     #: Requests a server holds pending before it answers 503 (the default of ``--max-queue``).
     serve_max_queue: int = 1024
+    #: Files hashed when a folder is searched for an ONNX file's checkpoint (or the reverse).
+    max_pair_candidates: int = 64
     #: Ranges of command settings.
     max_seed: int = 2**63 - 1
     max_epochs: int = 10_000

@@ -124,11 +124,28 @@ def _read_gzip(path, limit):
             pass
 
 
+def _partner_beyond_the_candidates(tmp_path) -> None:
+    """An ONNX file whose checkpoint is the third by name of three beside it."""
+    from onnx import helper
+
+    from lenet_deploy.artifacts.layout import file_sha256
+    from lenet_deploy.artifacts.pairing import SHA_KEY, pair
+    from lenet_deploy.runtimes.ort_loader import identity_model
+
+    for name in "abc":
+        (tmp_path / f"{name}.pt").write_bytes(name.encode())
+    model = helper.onnx.load_from_string(identity_model())
+    helper.set_model_props(model, {SHA_KEY: file_sha256(tmp_path / "c.pt")})
+    (tmp_path / "m.onnx").write_bytes(model.SerializeToString())
+    pair(tmp_path / "m.onnx")
+
+
 def _small(**fields):
     return dataclasses.replace(LIMITS, **fields)
 
 
 def _refusals(tmp_path, monkeypatch):
+    from lenet_deploy.artifacts import pairing
     from lenet_deploy.data import bounded, idx
     from lenet_deploy.images import classify
     from lenet_deploy.limits import check_bench_settings, check_train_config
@@ -163,6 +180,10 @@ def _refusals(tmp_path, monkeypatch):
         "max_dataset_images": lambda: (
             patched(idx, max_dataset_images=3),
             idx.read_idx(_idx(tmp_path, 4)),
+        ),
+        "max_pair_candidates": lambda: (
+            patched(pairing, max_pair_candidates=2),
+            _partner_beyond_the_candidates(tmp_path),
         ),
         "max_body_bytes": lambda: _serve(max_body_bytes=LIMITS.max_body_bytes + 1),
         "max_seed": lambda: check_train_config(_config(seed=LIMITS.max_seed + 1)),
