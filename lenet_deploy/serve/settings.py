@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..images.answer import UNSURE_BELOW
+
 
 @dataclass(frozen=True)
 class ServeSettings:
@@ -26,3 +28,5 @@ class ServeSettings:
     ui: bool = True  # the drawing page and /v1/predict, /v1/info (serve/ui.py)
     max_image_pixels: int = 1024 * 1024  # /v1/predict: larger images get 400 undecoded
     cpus: tuple[int, ...] | None = None  # the CPUs the server was pinned to (--cpus), if any
+    unsure_below: float = UNSURE_BELOW  # /v1/predict and the page: "unsure: A or B" below this
+    ort_web_dir: str | None = None  # onnxruntime-web's dist/ for the page (serve/ui.py finds one)
