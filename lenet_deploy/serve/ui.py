@@ -2,7 +2,7 @@
 
     routes = ui_routes(predict_image=..., info=..., max_body_bytes=..., max_pixels=...)
 
-* ``GET /``: the drawing page; ``GET /static/{name}``: its script and style sheet. All three
+* ``GET /``: the drawing page; ``GET /static/{name}``: its scripts and style sheet. All four
   ship in the package (``static/``), are read once, and are served with a Content-Security-Policy
   that lets the page load nothing from anywhere but this server.
 * ``POST /v1/predict``: PNG or JPEG bytes (raw, or a multipart/form-data ``file`` field) in;
@@ -40,7 +40,11 @@ from .upload import UploadError, check_image_header, image_bytes, read_body
 
 PAGE = "index.html"
 #: The page's assets by name, with their media types; nothing else is served from /static.
-ASSETS = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
+ASSETS = {
+    "app.js": "text/javascript; charset=utf-8",
+    "recipe.js": "text/javascript; charset=utf-8",
+    "app.css": "text/css; charset=utf-8",
+}
 SECURITY_HEADERS = {
     # 'wasm-unsafe-eval' lets onnxruntime-web compile its wasm (served from here); no eval.
     "Content-Security-Policy": (
