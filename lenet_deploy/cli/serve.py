@@ -100,6 +100,13 @@ def register(subparsers) -> None:
         "(default: $LENET_DEPLOY_ORT_WEB, else the checkout's web/node_modules/onnxruntime-web/"
         "dist after `npm ci --prefix web`; without it the page asks /v1/predict)",
     )
+    p.add_argument(
+        "--no-fast-path",
+        dest="fast_path",
+        action="store_false",
+        help="answer infer requests through ASGI like every other route, not inside the HTTP "
+        "protocol (serve/fastpath); same answers, more CPU per request",
+    )
     p.set_defaults(func=run)
 
 
@@ -127,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
         cpus=args.cpus,
         unsure_below=args.unsure_below,
         ort_web_dir=args.ort_web_dir,
+        fast_path=args.fast_path,
     )
     if args.cpus is not None:  # before the runtime starts its threads: they inherit it
         from ..bench.machine import pin_process

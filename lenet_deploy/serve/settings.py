@@ -27,6 +27,7 @@ class ServeSettings:
     drain_timeout_s: float = 30.0  # SIGTERM: longest wait for in-flight requests
     ui: bool = True  # the drawing page and /v1/predict, /v1/info (serve/ui.py)
     max_image_pixels: int = 1024 * 1024  # /v1/predict: larger images get 400 undecoded
+    fast_path: bool = True  # infer answered inside the HTTP protocol (serve/fastpath)
     cpus: tuple[int, ...] | None = None  # the CPUs the server was pinned to (--cpus), if any
     unsure_below: float = UNSURE_BELOW  # /v1/predict and the page: "unsure: A or B" below this
     ort_web_dir: str | None = None  # onnxruntime-web's dist/ for the page (serve/ui.py finds one)
