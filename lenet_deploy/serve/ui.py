@@ -128,8 +128,15 @@ def server_ui_routes(state) -> list[BaseRoute]:
     and the panel shows the served model and the server's counters."""
     settings = state.settings
     ort_web = find_ort_web(settings.ort_web_dir)
+    batched = _Batched(state)
+    answer = make_predict_image(batched, decode_upload, settings.unsure_below)
+
+    def predict_image(data: bytes, include_input: bool = False) -> dict:
+        batched.check_ready()  # a picture without a digit needs no model, but a server that
+        return answer(data, include_input)  # is not ready says so for every request
+
     return ui_routes(
-        predict_image=make_predict_image(_Batched(state), decode_upload, settings.unsure_below),
+        predict_image=predict_image,
         info=functools.partial(served_info, state, ort_web),
         max_body_bytes=settings.max_body_bytes,
         max_pixels=settings.max_image_pixels,
@@ -143,9 +150,12 @@ class _Batched:
     def __init__(self, state) -> None:
         self.state = state
 
-    def predict(self, x):
+    def check_ready(self) -> None:
         if not serving(self.state):
             raise UploadError("the model is not ready (loading or shutting down)", status=503)
+
+    def predict(self, x):
+        self.check_ready()
         try:
             return self.state.batcher.infer_blocking(x)
         except Overloaded as exc:

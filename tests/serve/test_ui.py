@@ -230,11 +230,18 @@ def test_chunked_oversize_body_is_cut_off_with_413(ui_server):
 def test_page_and_assets_are_self_contained(ui_server):
     status, headers, page = request(f"{ui_server}/")
     assert status == 200 and headers["Content-Type"].startswith("text/html")
-    assert "connect-src 'self'" in headers["Content-Security-Policy"]
+    csp = headers["Content-Security-Policy"]
+    assert "connect-src 'self'" in csp
+    # Scripts from here only; wasm may be compiled (onnxruntime-web), nothing may be eval'd.
+    assert "script-src 'self' 'wasm-unsafe-eval';" in csp and "'unsafe-eval'" not in csp
     html = page.decode()
     assets = re.findall(r'(?:src|href)="([^"]+)"', html)
-    assert sorted(assets) == ["data:,", "static/app.css", "static/app.js"]
-    for name, media in (("app.js", "text/javascript"), ("app.css", "text/css")):
+    assert sorted(assets) == ["data:,", "static/app.css", "static/app.js", "static/recipe.js"]
+    for name, media in (
+        ("app.js", "text/javascript"),
+        ("recipe.js", "text/javascript"),
+        ("app.css", "text/css"),
+    ):
         status, headers, text = request(f"{ui_server}/static/{name}")
         assert status == 200 and headers["Content-Type"].startswith(media)
         # Nothing is fetched from elsewhere: no absolute URLs, no @import.
