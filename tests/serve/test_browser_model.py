@@ -62,6 +62,7 @@ def test_a_named_folder_must_hold_the_files(tmp_path, dist, monkeypatch):
     assert find_ort_web(None).folder == dist.resolve()
 
 
+@pytest.mark.slow
 def test_serve_refuses_an_ort_web_folder_without_the_files(tmp_path, exported_dir):
     from conftest import assert_one_line_error, run_cli
 

@@ -180,12 +180,14 @@ def assert_no_console_errors(driver):
     assert not severe, severe  # a CSP violation or a script error shows up here
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("expected", list(DIGITS))
 def test_drawn_digit_is_read(page, expected, tmp_path):
     kind, strokes = DIGITS[expected]
     check_drawing(page, expected, kind, strokes, tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_drawn_digit_variants_are_read(page, name, tmp_path):
     expected, kind, strokes = VARIANTS[name]
@@ -230,6 +232,7 @@ def check_drawing(page, expected, kind, strokes, tmp_path, strict=True):
     assert_no_console_errors(page)
 
 
+@pytest.mark.slow
 def test_clear_then_blank_predict_says_no_digit(page, tmp_path):
     kind, strokes = DIGITS["7"]
     draw(page, strokes, kind)
@@ -255,6 +258,7 @@ def test_clear_then_blank_predict_says_no_digit(page, tmp_path):
     assert_no_console_errors(page)
 
 
+@pytest.mark.slow
 def test_panel_shows_what_is_served(page, exported_dir):
     sha = hashlib.sha256((exported_dir / "lenet.onnx").read_bytes()).hexdigest()
     assert text(page, "info-runtime") == "ort-cpu on cpu"
@@ -289,6 +293,7 @@ def served_pixels_of(page) -> np.ndarray:
     return pixels[0]
 
 
+@pytest.mark.slow
 def test_preview_shows_what_v1_predict_used(page):
     page.get(page.current_url.split("?")[0] + "?engine=server")
     wait_for(page, "window.lenetPage && window.lenetPage.engine === 'server'")
@@ -304,6 +309,7 @@ def test_preview_shows_what_v1_predict_used(page):
     assert_no_console_errors(page)
 
 
+@pytest.mark.slow
 def test_predicts_live_while_drawing_and_on_lift(page):
     from selenium.webdriver.common.actions.action_builder import ActionBuilder
     from selenium.webdriver.common.actions.pointer_input import PointerInput
@@ -328,6 +334,7 @@ def test_predicts_live_while_drawing_and_on_lift(page):
     assert_no_console_errors(page)
 
 
+@pytest.mark.slow
 def test_samples_and_brush(page):
     def ink():
         return page.execute_script(
@@ -364,6 +371,7 @@ def doubtful_server(exported_dir):
     stop_server(proc)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["auto", "server"])
 def test_unsure_state_names_both_candidates(browser, doubtful_server, engine):
     browser.get(f"{doubtful_server}/?engine={engine}")
@@ -381,6 +389,7 @@ def test_unsure_state_names_both_candidates(browser, doubtful_server, engine):
     assert_no_console_errors(browser)
 
 
+@pytest.mark.slow
 def test_the_page_runs_the_model_itself_like_the_python_recipe(page, exported_dir):
     """The JavaScript recipe and onnxruntime-web against the Python recipe and ort-cpu, on the
     same drawings: close model inputs and the same top-1."""
