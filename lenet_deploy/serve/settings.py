@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..images.answer import UNSURE_BELOW
 from ..limits import LIMITS, check_serve_settings
 
 
@@ -30,6 +31,8 @@ class ServeSettings:
     max_image_pixels: int = LIMITS.serve_image_pixels  # /v1/predict: larger get 400 undecoded
     fast_path: bool = True  # infer answered inside the HTTP protocol (serve/fastpath)
     cpus: tuple[int, ...] | None = None  # the CPUs the server was pinned to (--cpus), if any
+    unsure_below: float = UNSURE_BELOW  # /v1/predict and the page: "unsure: A or B" below this
+    ort_web_dir: str | None = None  # onnxruntime-web's dist/ for the page (serve/ui.py finds one)
 
     def __post_init__(self) -> None:
         check_serve_settings(self)
