@@ -14,12 +14,14 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 def register(subparsers) -> None:
     from ..artifacts.layout import DEFAULT_DIR
+    from ..integrations.ray_settings import RaySettings
     from ..packaging.kserve import EXAMPLE_IMAGE, KServeSettings
     from ..packaging.targets import DEFAULT_TRITON, TRITON_RELEASES
     from ..packaging.triton import TritonSettings
 
     d = TritonSettings()
     k_d = KServeSettings("s3://defaults", EXAMPLE_IMAGE)
+    r_d = RaySettings()
     p = subparsers.add_parser(
         "package",
         help="write a Triton model repository (and KServe manifests) for the ONNX export",
@@ -32,7 +34,13 @@ def register(subparsers) -> None:
         "InferenceService manifests. Written atomically: a failed run leaves an earlier "
         "package as it was.",
     )
-    p.add_argument("--format", choices=("triton", "kserve"), default="triton")
+    p.add_argument(
+        "--format",
+        choices=("triton", "kserve", "ray"),
+        default="triton",
+        help="triton: a model repository; kserve: it plus InferenceService manifests; ray: the "
+        "model plus a Ray Serve config for serve run / KubeRay (default: triton)",
+    )
     p.add_argument(
         "--model",
         default=DEFAULT_DIR,
@@ -116,6 +124,18 @@ def register(subparsers) -> None:
     k.add_argument("--memory", default=k_d.memory, help=f"memory request (default: {k_d.memory})")
     k.add_argument("--cpu-limit", help="CPU limit (default: the request)")
     k.add_argument("--memory-limit", help="memory limit (default: the request)")
+    r = p.add_argument_group("ray")
+    r.add_argument(
+        "--replicas",
+        type=_positive,
+        default=r_d.replicas,
+        help=f"Ray Serve replicas (default: {r_d.replicas})",
+    )
+    r.add_argument(
+        "--runtime",
+        default=r_d.runtime,
+        help=f"the runtime each replica loads (default: {r_d.runtime})",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
 
@@ -159,6 +179,9 @@ def run(args: argparse.Namespace) -> int:
             cpu_limit=args.cpu_limit,
             memory_limit=args.memory_limit,
         )
+    from ..integrations.ray_settings import RaySettings
+
+    ray = RaySettings(runtime=args.runtime, replicas=args.replicas)
     result = package(
         args.model,
         args.out,
@@ -167,10 +190,18 @@ def run(args: argparse.Namespace) -> int:
         kserve_settings=kserve,
         triton_version=args.triton_version,
         check=tuple(args.check),
+        ray_settings=ray,
     )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return 0
+    if result.format == "ray":
+        print(
+            f"wrote ray package {result.out}/ in {result.seconds:.2f} s (Ray Serve "
+            f"{result.target['version']}, {args.replicas} replica(s) of {args.runtime}); "
+            f"run it: cd {result.out} && serve run serve_config.yaml"
+        )
+        return _list(result)
     target, conv = result.target, result.conversion
     print(
         f"wrote {result.format} package {result.out}/ in {result.seconds:.2f} s for Triton "
@@ -189,6 +220,10 @@ def run(args: argparse.Namespace) -> int:
             f"  checked in onnxruntime {check['onnxruntime']} ({check['python']}): "
             f"{check['images']} images match the export (max |diff| {check['max_abs_diff']:.1e})"
         )
+    return _list(result)
+
+
+def _list(result) -> int:
     for name in result.files:
         print(f"  {result.out}/{name}")
     return 0

@@ -25,12 +25,14 @@ from pathlib import Path
 from ..artifacts.atomic import atomic_directory
 from ..artifacts.layout import file_sha256
 from ..errors import PackageError
+from ..integrations.ray_settings import RAY_VERSION, RaySettings
 from . import engine_check, triton
 from .convert import Conversion, convert_for
 from .kserve import KServeSettings, write_manifests
+from .ray import write_ray
 from .targets import DEFAULT_TRITON, TritonRelease, triton_release
 
-FORMATS = ("triton", "kserve")
+FORMATS = ("triton", "kserve", "ray")
 #: Under ``--format kserve`` the Triton repository is this subfolder of ``out``.
 KSERVE_REPOSITORY = "model_repository"
 
@@ -117,6 +119,7 @@ def package(
     kserve_settings: KServeSettings | None = None,
     triton_version: str = DEFAULT_TRITON,
     check: tuple[str, ...] = (),
+    ray_settings: RaySettings | None = None,
 ) -> PackageResult:
     """Package the ONNX export behind ``model`` (artifacts directory or .onnx) into ``out``.
 
@@ -124,7 +127,8 @@ def package(
     repository under ``model_repository/`` plus two InferenceService manifests (needs
     ``kserve_settings`` with a storage URI and an image). The model is written for Triton
     ``triton_version`` (YY.MM, default 23.05); ``check`` lists Python interpreters whose
-    onnxruntime (the release's) must load it and agree with the export. Raises
+    onnxruntime (the release's) must load it and agree with the export. "ray": ``out`` holds
+    the export and a Ray Serve config for ``ray_settings`` (packaging/ray.py). Raises
     PackageError/ArtifactError with the fix.
     """
     start = time.perf_counter()
@@ -136,6 +140,8 @@ def package(
     release = triton_release(triton_version)
     source, source_sha = triton.verified_model(model)
     _refuse_overlap(Path(out), source, Path(model))
+    if format == "ray":
+        return _package_ray(source, source_sha, Path(out), ray_settings or RaySettings(), start)
     settings = {"triton": tset.to_dict()}
     with (
         tempfile.TemporaryDirectory(prefix="lenet-package-") as work,
@@ -171,6 +177,25 @@ def package(
             conversion=conv.to_dict(),
             parity=prepared.parity,
             engine_checks=prepared.engine_checks,
+        )
+        _write_manifest(stage / triton.MANIFEST_NAME, result)
+    return PackageResult(**{**result.__dict__, "seconds": time.perf_counter() - start})
+
+
+def _package_ray(
+    source: Path, sha256: str, out: Path, settings: RaySettings, start: float
+) -> PackageResult:
+    with atomic_directory(out, marker=triton.MANIFEST_NAME) as stage:
+        files = write_ray(stage, source, sha256, settings)
+        result = PackageResult(
+            "ray",
+            out,
+            source,
+            sha256,
+            (*files, triton.MANIFEST_NAME),
+            {"ray": settings.to_dict()},
+            source_sha256=sha256,
+            target={"engine": "ray serve", "version": RAY_VERSION, "runtime": settings.runtime},
         )
         _write_manifest(stage / triton.MANIFEST_NAME, result)
     return PackageResult(**{**result.__dict__, "seconds": time.perf_counter() - start})
