@@ -10,12 +10,12 @@ triton-inference-server/server; release 2.N.0 is container YY.MM). KServe's Trit
 gives 23.05 unless the InferenceService sets ``runtimeVersion``.
 
 What an onnxruntime loads (:data:`ORT_LIMITS`) was measured with the PyPI wheel of each minor
-release (``scripts/probe_ort_limits.py``), not read from release notes: the highest IR version is the one it accepts for a
-one-node model; the highest opset is the one at which LeNet's own operators (Conv, MaxPool,
-Relu, Reshape, Gemm, Sub, Div) load *and run*. That differs from what an onnxruntime declares:
-1.15 accepts opset 19 models but has no Reshape-19 kernel (``NOT_IMPLEMENTED``), so for LeNet
-it stops at 18. ``scripts/check_triton_ort.py`` re-checks a package with the real
-wheel (CI does it for 1.15.1, 1.17.3 and 1.18.0).
+release (``scripts/probe_ort_limits.py``), not read from release notes: the highest IR version
+is the one it accepts for a one-node model; the highest opset is the one at which LeNet's own
+operators (Conv, MaxPool, Relu, Reshape, Gemm, Sub, Div) load *and run*. That differs from
+what an onnxruntime declares: 1.15 accepts opset 19 models but has no Reshape-19 kernel
+(``NOT_IMPLEMENTED``), so for LeNet it stops at 18. ``package --check PYTHON`` re-checks a
+package with the real wheel (CI does it for 1.15.1, 1.17.3 and 1.18.0).
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ def test_bad_arguments_are_one_clear_error(args, fragment):
     assert fragment in str(info.value)
 
 
+@pytest.mark.slow
 def test_ray_package_holds_the_export_and_a_serve_config(exported_dir, tmp_path):
     out = tmp_path / "ray"
     result = package(exported_dir, out, format="ray", ray_settings=RaySettings(replicas=2))

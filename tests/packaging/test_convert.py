@@ -66,6 +66,7 @@ def test_refusal_names_the_lowest_release_that_loads_it(opset, why):
     assert "--triton-version 24.05 or newer" in message
 
 
+@pytest.mark.slow
 def test_package_records_the_target_everywhere(exported_dir, tmp_path):
     out = tmp_path / "repo"
     result = package(exported_dir, out)  # default: KServe's Triton, 23.05
@@ -84,6 +85,7 @@ def test_package_records_the_target_everywhere(exported_dir, tmp_path):
     assert record["conversion"] == result.conversion
 
 
+@pytest.mark.slow
 def test_converted_model_answers_like_the_export(exported_dir, tmp_path):
     from lenet_deploy.runtimes import load_runtime
 

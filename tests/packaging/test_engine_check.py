@@ -16,7 +16,9 @@ from lenet_deploy.errors import PackageError
 from lenet_deploy.packaging import engine_check
 from lenet_deploy.packaging.targets import TRITON_RELEASES, triton_release
 
-# CI's deploy check runs the real side venvs; here they are used when present.
+pytestmark = pytest.mark.slow  # every test starts an interpreter that imports onnxruntime
+
+# CI makes the real side venvs (LENET_SIDE_VENVS); elsewhere they are used when present.
 SIDE = Path(os.environ.get("LENET_SIDE_VENVS", "/work/sidevenvs"))
 HERE = replace(triton_release("23.05"), onnxruntime=onnxruntime.__version__)
 
@@ -69,7 +71,6 @@ def test_a_refusing_engine_is_reported_in_one_line(tmp_path, small_sets):
         engine_check.check_with_engine(broken, {}, small_sets, sys.executable, HERE)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     "release, wheel", [("23.05", "1.15.1"), ("24.04", "1.17.3"), ("24.05", "1.18.0")]
 )
