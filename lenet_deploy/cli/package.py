@@ -199,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"wrote ray package {result.out}/ in {result.seconds:.2f} s (Ray Serve "
             f"{result.target['version']}, {args.replicas} replica(s) of {args.runtime}); "
-            f"run it: cd {result.out} && serve run serve_config.yaml"
+            f"run it: serve run {result.out}/serve_config.yaml"
         )
         return _list(result)
     target, conv = result.target, result.conversion

@@ -186,7 +186,7 @@ def _package_ray(
     source: Path, sha256: str, out: Path, settings: RaySettings, start: float
 ) -> PackageResult:
     with atomic_directory(out, marker=triton.MANIFEST_NAME) as stage:
-        files = write_ray(stage, source, sha256, settings)
+        files = write_ray(stage, source, sha256, settings, out)
         result = PackageResult(
             "ray",
             out,

@@ -2,14 +2,17 @@
 
     OUT/lenet/1/model.onnx        the export, byte for byte (Ray runs it in the replicas' own
                                   runtime, so there is no engine version to convert for)
-    OUT/serve_config.yaml         Ray Serve's config: ``serve run serve_config.yaml`` from OUT,
-                                  or ``serve deploy`` to a running cluster; its one application
+    OUT/serve_config.yaml         Ray Serve's config: ``serve run OUT/serve_config.yaml``, or
+                                  ``serve deploy`` to a running cluster; its one application
                                   is ``lenet_deploy.integrations.ray:app_builder`` with the
-                                  RaySettings as ``args`` and OUT as the ``working_dir``
+                                  RaySettings as ``args``
     OUT/lenet-deploy-package.json what was written, from what, with which settings
 
-The config is JSON, which is YAML; the same ``applications`` list is what KubeRay's RayService
-takes as ``serveConfigV2`` (with ``working_dir`` pointing at an uploaded zip of OUT).
+The config names the model by its absolute path under OUT: Ray Serve's config files take only
+remote URIs as a ``working_dir``, so a relative path would be resolved wherever each replica
+happens to start. On a cluster, put OUT at the same path on every node (or bake it into the
+image) and the same ``applications`` list is what KubeRay's RayService takes as
+``serveConfigV2``. The config is JSON, which is YAML.
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ MODEL_PATH = "lenet/1/model.onnx"
 IMPORT_PATH = "lenet_deploy.integrations.ray:app_builder"
 
 
-def serve_config(settings: RaySettings, working_dir: str = ".", port: int = 8000) -> dict:
-    """Ray Serve's config document for ``settings`` (its model path relative to OUT)."""
+def serve_config(settings: RaySettings, model: Path, port: int = 8000) -> dict:
+    """Ray Serve's config document for ``settings`` serving the model file ``model``."""
     return {
         "proxy_location": "EveryNode",
         "http_options": {"host": "0.0.0.0", "port": port},
@@ -38,15 +41,15 @@ def serve_config(settings: RaySettings, working_dir: str = ".", port: int = 8000
                 "name": "lenet",
                 "route_prefix": "/",
                 "import_path": IMPORT_PATH,
-                "runtime_env": {"working_dir": working_dir},
-                "args": replace(settings, model=MODEL_PATH).to_dict(),
+                "args": replace(settings, model=str(model)).to_dict(),
             }
         ],
     }
 
 
-def write_ray(stage: Path, model: Path, sha256: str, settings: RaySettings) -> list[str]:
-    """Write the model and serve_config.yaml into ``stage``; returns the files."""
+def write_ray(stage: Path, model: Path, sha256: str, settings: RaySettings, out: Path) -> list[str]:
+    """Write the model and serve_config.yaml into ``stage``, which becomes ``out``; returns
+    the files."""
     target = stage / MODEL_PATH
     target.parent.mkdir(parents=True)
     shutil.copyfile(model, target)
@@ -54,8 +57,9 @@ def write_ray(stage: Path, model: Path, sha256: str, settings: RaySettings) -> l
         raise PackageError(f"{model} changed while it was being copied; run package again")
     header = (
         f"# Ray Serve {RAY_VERSION} config (JSON is YAML), written by lenet-deploy package.\n"
-        f"# From this folder: serve run {SERVE_CONFIG}   (needs pip install 'lenet-deploy[ray]')\n"
+        f"# serve run {out.resolve() / SERVE_CONFIG}   (needs pip install 'lenet-deploy[ray]')\n"
     )
-    text = header + json.dumps(serve_config(settings), indent=2) + "\n"
+    config = serve_config(settings, out.resolve() / MODEL_PATH)
+    text = header + json.dumps(config, indent=2) + "\n"
     (stage / SERVE_CONFIG).write_text(text, encoding="utf-8")
     return [MODEL_PATH, SERVE_CONFIG]

@@ -164,8 +164,7 @@ def test_bad_requests_get_4xx_and_the_server_keeps_serving(
 
 
 def test_the_packaged_serve_config_runs_as_an_application(ray_url, exported_dir, local, tmp_path):
-    """``package --format ray``'s config, given to app_builder as ``serve run`` does (the
-    model path made absolute: here the working directory is not the package)."""
+    """``package --format ray``'s config, given to app_builder as ``serve run`` does."""
     from ray import serve
 
     from lenet_deploy.integrations.ray import app_builder
@@ -178,8 +177,7 @@ def test_the_packaged_serve_config_runs_as_an_application(ray_url, exported_dir,
     (app,) = json.loads("\n".join(x for x in text.splitlines() if not x.startswith("#")))[
         "applications"
     ]
-    args = {**app["args"], "model": str(out / app["args"]["model"])}
-    serve.run(app_builder(args), name="from-config", route_prefix="/cfg")
+    serve.run(app_builder(app["args"]), name="from-config", route_prefix="/cfg")
     x = np.random.default_rng(3).random((2, 1, 32, 32), dtype=np.float32)
     body = {"inputs": [{"name": "image", "datatype": "FP32", "shape": [2, 1, 32, 32],
                         "data": x.ravel().tolist()}]}  # fmt: skip

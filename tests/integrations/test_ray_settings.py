@@ -41,9 +41,9 @@ def test_ray_package_holds_the_export_and_a_serve_config(exported_dir, tmp_path)
     text = (out / SERVE_CONFIG).read_text()
     config = json.loads("\n".join(x for x in text.splitlines() if not x.startswith("#")))
     (app,) = config["applications"]
-    assert app["import_path"] == IMPORT_PATH and app["runtime_env"] == {"working_dir": "."}
+    assert app["import_path"] == IMPORT_PATH and "runtime_env" not in app
     settings = RaySettings.from_args(app["args"])  # what app_builder does with them
-    assert settings.replicas == 2 and (out / settings.model).is_file()
+    assert settings.replicas == 2 and settings.model == str((out / MODEL_PATH).resolve())
     assert result.target["engine"] == "ray serve" and set(result.files) >= {
         MODEL_PATH,
         SERVE_CONFIG,
