@@ -46,7 +46,7 @@ def main() -> None:
         runtime = get_entry(cand.runtime).create(directory / cand.file, cand.options)
         runtime.name = label
         contenders.append(runtime)
-    from lenet_deploy.exporters.metadata import read_metadata
+    from lenet_deploy.artifacts.pairing import read_metadata
 
     ds = dataset_for(read_metadata(directory / "lenet.onnx").get("dataset"))
     fp32 = contenders[1].predict(ds.x_test)

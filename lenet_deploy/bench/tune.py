@@ -177,7 +177,7 @@ def tune(
     threads = settings.threads or thread_counts(default_threads())
     found, skipped = candidates(directory, threads)
     say(f"{len(found)} candidates in {directory} ({len(skipped)} cannot run here)")
-    from ..exporters.metadata import read_metadata
+    from ..artifacts.pairing import read_metadata
 
     ds = dataset_for(read_metadata(directory / ONNX_NAME).get("dataset"), say)
     inputs = parity_inputs(ds.x_test, ds.y_test)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import in_range, positive_int
+from ..limits import LIMITS, check_size
+from ._common import in_range, positive_int, unsure_below
 
 _port = in_range(int, 0, 65535, what="a port in 0..65535")
 _non_negative_float = in_range(float, 0.0, what="a number >= 0")
+_MAX_BODY_MB = LIMITS.max_body_bytes // 2**20
 
 
 def _cpu_list(text: str) -> tuple[int, ...]:
@@ -17,6 +19,12 @@ def _cpu_list(text: str) -> tuple[int, ...]:
         return parse_cpu_list(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _model_name(text: str) -> str:
+    if not text or not all(c.isalnum() or c in "-_." for c in text):
+        raise argparse.ArgumentTypeError(f"{text!r} must be letters, digits, '-', '_' or '.'")
+    return text
 
 
 def register(subparsers) -> None:
@@ -35,6 +43,13 @@ def register(subparsers) -> None:
     p.add_argument("--runtime", default="ort-cpu", help="runtime name (default: ort-cpu)")
     p.add_argument(
         "--model", default=DEFAULT_DIR, help=f"artifacts directory or model file ({DEFAULT_DIR}/)"
+    )
+    p.add_argument(
+        "--model-name",
+        type=_model_name,
+        default=d.model_name,
+        help="the name clients use in /v2/models/NAME (KServe: the InferenceService's name; "
+        f"default: {d.model_name})",
     )
     p.add_argument("--host", default=d.host, help=f"address to bind (default: {d.host})")
     p.add_argument("--port", type=_port, default=d.port, help=f"default: {d.port}; 0 = any free")
@@ -66,8 +81,8 @@ def register(subparsers) -> None:
         "--max-body-mb",
         type=positive_int,
         default=d.max_body_bytes // 2**20,
-        help=f"largest infer request body in MiB; larger get 413 (default: "
-        f"{d.max_body_bytes // 2**20})",
+        help=f"largest request body in MiB; larger get 413 (default: "
+        f"{d.max_body_bytes // 2**20}, at most {_MAX_BODY_MB}: LIMITS.max_body_bytes)",
     )
     p.add_argument(
         "--cpus",
@@ -83,6 +98,22 @@ def register(subparsers) -> None:
         dest="ui",
         action="store_false",
         help="no browser page (GET /) and no /v1/predict, /v1/info; OIP v2 endpoints only",
+    )
+    p.add_argument(
+        "--unsure-below",
+        type=unsure_below,
+        default=d.unsure_below,
+        metavar="P",
+        help="/v1/predict and the page answer 'unsure: A or B' below this top-1 probability; "
+        f"0 = never (default: {d.unsure_below:g})",
+    )
+    p.add_argument(
+        "--ort-web",
+        metavar="DIR",
+        dest="ort_web_dir",
+        help="onnxruntime-web's dist/ folder: the page then runs the model in the browser "
+        "(default: $LENET_DEPLOY_ORT_WEB, else the checkout's web/node_modules/onnxruntime-web/"
+        "dist after `npm ci --prefix web`; without it the page asks /v1/predict)",
     )
     p.add_argument(
         "--no-fast-path",
@@ -106,9 +137,12 @@ def run(args: argparse.Namespace) -> int:
         ) from None
     from ..runtimes import get_entry, load_runtime
 
+    fix = f"give at most --max-body-mb {_MAX_BODY_MB}"
+    check_size("--max-body-mb", args.max_body_mb, _MAX_BODY_MB, "max_body_bytes (MiB)", fix)
     settings = ServeSettings(
         host=args.host,
         port=args.port,
+        model_name=args.model_name,
         max_batch=args.max_batch,
         max_delay_ms=args.max_delay_ms,
         max_queue=args.max_queue,
@@ -116,6 +150,8 @@ def run(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_mb * 2**20,
         ui=args.ui,
         cpus=args.cpus,
+        unsure_below=args.unsure_below,
+        ort_web_dir=args.ort_web_dir,
         fast_path=args.fast_path,
     )
     if args.cpus is not None:  # before the runtime starts its threads: they inherit it

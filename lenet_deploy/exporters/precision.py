@@ -85,7 +85,7 @@ def make_variants(
     Returns one report per precision (refused ones included); raises ExportError only when
     nothing can be judged (an unknown precision, no usable fp32 export or dataset).
     """
-    from ..exporters.metadata import read_metadata
+    from ..artifacts.pairing import read_metadata
     from ..runtimes import load_runtime
     from ..verify.parity import dataset_for, parity_inputs
 

@@ -107,7 +107,7 @@ def read_descriptor(path: Path) -> dict[str, Any]:
 def load_variant(directory: str | os.PathLike, precision: str) -> Variant:
     """The ``precision`` variant of an artifacts directory; ArtifactError naming the command that
     makes it when it is missing. fp32 is ``lenet.onnx`` itself."""
-    from .metadata import read_metadata
+    from ..artifacts.pairing import read_metadata
 
     folder = Path(directory)
     path = variant_path(folder, precision)

@@ -91,7 +91,8 @@ def test_a_variant_of_another_export_is_stale(artifacts):
     assert list_variants(artifacts)[0].stale is None  # same bytes: still current
     import onnx
 
-    from lenet_deploy.exporters.metadata import attach_metadata, read_metadata
+    from lenet_deploy.artifacts.pairing import read_metadata
+    from lenet_deploy.exporters.metadata import attach_metadata
 
     proto = onnx.load(str(artifacts / "lenet.onnx"))
     attach_metadata(proto, {**read_metadata(artifacts / "lenet.onnx"), "created": "later"})
