@@ -91,7 +91,10 @@ def test_the_server_panel_says_which_variant_serves(artifacts):
 
     metrics = SimpleNamespace(success_count=0, failures={}, inference_count=0, execution_count=0)
     with load_runtime("auto", artifacts) as rt:
-        info = served_info(SimpleNamespace(runtime=rt, metrics=metrics))
+        state = SimpleNamespace(
+            runtime=rt, metrics=metrics, settings=SimpleNamespace(unsure_below=0.5)
+        )
+        info = served_info(state)
     assert info["runtime"] == "auto" and info["precision"] == "fp32"
     assert info["variants"][0]["runtime"] == "ort-cpu"
     assert info["model_sha256"] == file_sha256(artifacts / "lenet.onnx")
