@@ -38,6 +38,24 @@ class Limits:
     max_dataset_images: int = 100_000
     #: Bytes of one request body (servers).
     max_body_bytes: int = 64 * 1024 * 1024
+    #: A server's connections (``serve``; docs/serving.md, Security): seconds a request's
+    #: headers, and then its body, may take to arrive in all; the longest pause between two
+    #: reads of one request; how long a connection may sit with no request (also uvicorn's
+    #: keep-alive timeout); bytes of one request's headers (431 beyond).
+    serve_header_timeout_s: float = 10.0
+    serve_body_timeout_s: float = 20.0
+    serve_read_gap_s: float = 5.0
+    serve_idle_timeout_s: float = 5.0
+    serve_max_header_bytes: int = 32 * 1024
+    #: Open connections a server keeps; at the cap a new one closes the oldest idle connection,
+    #: or gets 503 when none is idle. It is lowered to fit the descriptor limit (RLIMIT_NOFILE,
+    #: raised to its hard limit at start), keeping ``serve_reserved_descriptors`` (at least, or
+    #: 1/8 of the limit) for everything else.
+    serve_max_connections: int = 1000
+    serve_reserved_descriptors: int = 64
+    #: ``/v1/predict`` requests decoded at once; more get 503 at once (decoding is CPU work
+    #: that must not delay inference).
+    serve_predict_concurrency: int = 2
     #: Ranges of command settings.
     max_seed: int = 2**63 - 1
     max_epochs: int = 10_000

@@ -8,6 +8,7 @@ from ._common import in_range, positive_int
 
 _port = in_range(int, 0, 65535, what="a port in 0..65535")
 _non_negative_float = in_range(float, 0.0, what="a number >= 0")
+_positive_float = in_range(float, 0.001, 3600.0, what="seconds in 0.001..3600")
 
 
 def _cpu_list(text: str) -> tuple[int, ...]:
@@ -84,6 +85,60 @@ def register(subparsers) -> None:
         action="store_false",
         help="no browser page (GET /) and no /v1/predict, /v1/info; OIP v2 endpoints only",
     )
+    c = p.add_argument_group(
+        "connections", "limits on what one client can hold (docs/serving.md, Security)"
+    )
+    c.add_argument(
+        "--header-timeout",
+        type=_positive_float,
+        default=d.header_timeout_s,
+        metavar="S",
+        help=f"seconds a request's headers may take to arrive; then 408 and closed "
+        f"(default: {d.header_timeout_s:g})",
+    )
+    c.add_argument(
+        "--body-timeout",
+        type=_positive_float,
+        default=d.body_timeout_s,
+        metavar="S",
+        help=f"seconds a request's body may take to arrive (default: {d.body_timeout_s:g})",
+    )
+    c.add_argument(
+        "--read-gap",
+        type=_positive_float,
+        default=d.read_gap_s,
+        metavar="S",
+        help=f"longest pause between two reads of one request (default: {d.read_gap_s:g})",
+    )
+    c.add_argument(
+        "--idle-timeout",
+        type=_positive_float,
+        default=d.idle_timeout_s,
+        metavar="S",
+        help=f"seconds a connection may sit with no request, also after an answer "
+        f"(keep-alive; default: {d.idle_timeout_s:g})",
+    )
+    c.add_argument(
+        "--max-connections",
+        type=positive_int,
+        default=d.max_connections,
+        help=f"open connections; at the cap a new one closes the oldest idle one, else gets "
+        f"503. Lowered to fit the descriptor limit (ulimit -n; default: {d.max_connections})",
+    )
+    c.add_argument(
+        "--max-header-kb",
+        type=positive_int,
+        default=d.max_header_bytes // 1024,
+        help=f"largest request headers in KiB; larger get 431 (default: "
+        f"{d.max_header_bytes // 1024})",
+    )
+    c.add_argument(
+        "--predict-concurrency",
+        type=positive_int,
+        default=d.predict_concurrency,
+        help=f"/v1/predict images decoded at once; more get 503 at once "
+        f"(default: {d.predict_concurrency})",
+    )
     p.add_argument(
         "--no-fast-path",
         dest="fast_path",
@@ -117,6 +172,13 @@ def run(args: argparse.Namespace) -> int:
         ui=args.ui,
         cpus=args.cpus,
         fast_path=args.fast_path,
+        header_timeout_s=args.header_timeout,
+        body_timeout_s=args.body_timeout,
+        read_gap_s=args.read_gap,
+        idle_timeout_s=args.idle_timeout,
+        max_connections=args.max_connections,
+        max_header_bytes=args.max_header_kb * 1024,
+        predict_concurrency=args.predict_concurrency,
     )
     if args.cpus is not None:  # before the runtime starts its threads: they inherit it
         from ..bench.machine import pin_process

@@ -8,7 +8,8 @@
 * ``POST /v1/predict``: PNG or JPEG bytes (raw, or a multipart/form-data ``file`` field) in;
   ``{"label", "probabilities", "no_digit"}`` out. 413 for a body over ``max_body_bytes``, 400
   ``{"error": reason}`` for anything that is not a PNG/JPEG of at most ``max_pixels`` pixels.
-  ``predict_image`` runs in a worker thread, never on the event loop.
+  ``predict_image`` runs in a worker thread, never on the event loop, at most ``concurrency``
+  at a time: more get 503 at once, and a client gone before its turn is not decoded for.
 * ``GET /v1/info``: ``info()`` (what is served) plus this endpoint's own request counters.
 """
 
@@ -27,9 +28,10 @@ from starlette.routing import BaseRoute, Route
 
 from ..artifacts.layout import file_sha256
 from ..errors import LenetDeployError, first_line
+from ..limits import LIMITS
 from .batcher import Overloaded
 from .image_predict import decode_upload, make_predict_image
-from .infer import serving
+from .infer import ClientDisconnected, serving
 from .upload import UploadError, check_image_header, image_bytes, read_body
 
 PAGE = "index.html"
@@ -56,6 +58,7 @@ def ui_routes(
     info: Callable[[], dict],
     max_body_bytes: int,
     max_pixels: int,
+    concurrency: int = LIMITS.serve_predict_concurrency,
 ) -> list[BaseRoute]:
     """Routes for the page and ``/v1/predict`` + ``/v1/info`` (see the module docstring).
 
@@ -66,7 +69,7 @@ def ui_routes(
     """
     page = static_text(PAGE)
     assets = {name: (static_text(name), media) for name, media in ASSETS.items()}
-    counters = {"predict_requests": 0, "predict_errors": 0}
+    counters = {"predict_requests": 0, "predict_errors": 0, "predict_abandoned": 0}
 
     async def index(request: Request) -> Response:
         return Response(page, media_type="text/html; charset=utf-8", headers=SECURITY_HEADERS)
@@ -77,6 +80,8 @@ def ui_routes(
             return JSONResponse({"error": "no such file"}, status_code=404)
         return Response(found[0], media_type=found[1], headers=SECURITY_HEADERS)
 
+    decoding = [0]  # images being decoded now
+
     async def predict(request: Request) -> Response:
         # Handlers run on the event loop, one at a time: plain increments are safe here.
         counters["predict_requests"] += 1
@@ -84,7 +89,24 @@ def ui_routes(
             body = await read_body(request, max_body_bytes)
             data = image_bytes(body, request.headers.get("content-type", ""))
             check_image_header(data, max_pixels)
-            result = await run_in_threadpool(predict_image, data)
+            # Decoding is CPU work that competes with inference: a few at a time, the rest
+            # refused at once, and none for a client that has gone meanwhile.
+            if decoding[0] >= concurrency:
+                raise UploadError(
+                    f"busy: {concurrency} images are being decoded; try again shortly",
+                    status=503,
+                )
+            if await request.is_disconnected():
+                counters["predict_abandoned"] += 1
+                return Response(status_code=499)  # nobody reads it
+            decoding[0] += 1
+            try:
+                result = await run_in_threadpool(predict_image, data)
+            finally:
+                decoding[0] -= 1
+        except ClientDisconnected:
+            counters["predict_abandoned"] += 1
+            return Response(status_code=499)
         except UploadError as exc:
             counters["predict_errors"] += 1
             return JSONResponse({"error": first_line(exc)}, status_code=exc.status)
@@ -116,6 +138,7 @@ def server_ui_routes(state) -> list[BaseRoute]:
         info=functools.partial(served_info, state),
         max_body_bytes=settings.max_body_bytes,
         max_pixels=settings.max_image_pixels,
+        concurrency=settings.predict_concurrency,
     )
 
 
