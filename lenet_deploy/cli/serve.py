@@ -88,36 +88,19 @@ def register(subparsers) -> None:
     c = p.add_argument_group(
         "connections", "limits on what one client can hold (docs/serving.md, Security)"
     )
-    c.add_argument(
-        "--header-timeout",
-        type=_positive_float,
-        default=d.header_timeout_s,
-        metavar="S",
-        help=f"seconds a request's headers may take to arrive; then 408 and closed "
-        f"(default: {d.header_timeout_s:g})",
-    )
-    c.add_argument(
-        "--body-timeout",
-        type=_positive_float,
-        default=d.body_timeout_s,
-        metavar="S",
-        help=f"seconds a request's body may take to arrive (default: {d.body_timeout_s:g})",
-    )
-    c.add_argument(
-        "--read-gap",
-        type=_positive_float,
-        default=d.read_gap_s,
-        metavar="S",
-        help=f"longest pause between two reads of one request (default: {d.read_gap_s:g})",
-    )
-    c.add_argument(
-        "--idle-timeout",
-        type=_positive_float,
-        default=d.idle_timeout_s,
-        metavar="S",
-        help=f"seconds a connection may sit with no request, also after an answer "
-        f"(keep-alive; default: {d.idle_timeout_s:g})",
-    )
+    for flag, field, what in (
+        ("--header-timeout", "header_timeout_s", "seconds a request's headers may take; then 408"),
+        ("--body-timeout", "body_timeout_s", "seconds a request's body may take; then 408"),
+        ("--read-gap", "read_gap_s", "longest pause in seconds while a request arrives; then 408"),
+        ("--idle-timeout", "idle_timeout_s", "seconds a connection may wait for a request"),
+    ):
+        c.add_argument(
+            flag,
+            type=_positive_float,
+            default=getattr(d, field),
+            metavar="S",
+            help=f"{what}, and closed (default: {getattr(d, field):g})",
+        )
     c.add_argument(
         "--max-connections",
         type=positive_int,

@@ -67,17 +67,9 @@ def http_protocol(
     off) when its uvicorn internals are all there, else uvicorn's own, with the note saying
     why."""
     from .fastpath import install
-    from .fastpath.connections import ConnectionLimits
 
-    limits = ConnectionLimits(
-        header_timeout_s=settings.header_timeout_s,
-        body_timeout_s=settings.body_timeout_s,
-        read_gap_s=settings.read_gap_s,
-        idle_timeout_s=settings.idle_timeout_s,
-        max_header_bytes=settings.max_header_bytes,
-        max_connections=max_connections or settings.max_connections,
-    )
-    protocol, why = install(app.infer, limits, fast=settings.fast_path)
+    cap = max_connections or settings.max_connections
+    protocol, why = install(app.infer, settings, cap, fast=settings.fast_path)
     if protocol is None:
         return "auto", why
     return protocol, "" if settings.fast_path else "fast path off (--no-fast-path)"

@@ -13,11 +13,14 @@ from __future__ import annotations
 from .compat import missing_internals
 
 
-def install(endpoint, limits, *, fast: bool = True) -> tuple[type | None, str]:
+def install(
+    endpoint, settings, max_connections: int, *, fast: bool = True
+) -> tuple[type | None, str]:
     """(the protocol class for uvicorn's ``http=``, "") or (None, why it cannot be used).
 
-    ``limits`` is a ``connections.ConnectionLimits``; with ``fast`` infer requests for
-    ``endpoint`` (serve.infer.InferEndpoint) skip ASGI, otherwise every request takes it.
+    ``settings`` (ServeSettings) gives the connection limits, ``max_connections`` the cap
+    fitted to the descriptors; with ``fast`` infer requests for ``endpoint``
+    (serve.infer.InferEndpoint) skip ASGI, otherwise every request takes it.
     """
     missing = missing_internals()
     if missing:
@@ -26,5 +29,5 @@ def install(endpoint, limits, *, fast: bool = True) -> tuple[type | None, str]:
     from .protocol import FastInferProtocol
 
     if fast:
-        return guarded_protocol(FastInferProtocol, limits, endpoint=endpoint), ""
-    return guarded_protocol(GuardedProtocol, limits), ""
+        return guarded_protocol(FastInferProtocol, settings, max_connections, endpoint=endpoint), ""
+    return guarded_protocol(GuardedProtocol, settings, max_connections), ""

@@ -15,7 +15,6 @@ the ASGI path and the infer fast path, so both honour the same limits.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
@@ -27,23 +26,12 @@ _HEAD_END = b"\r\n\r\n"
 SWEEP_EVERY_S = 1.0
 
 
-@dataclass(frozen=True)
-class ConnectionLimits:
-    """Seconds and bytes; ``max_connections`` is the effective cap (after the descriptors)."""
-
-    header_timeout_s: float
-    body_timeout_s: float
-    read_gap_s: float
-    idle_timeout_s: float
-    max_header_bytes: int
-    max_connections: int
-
-
 class Connections:
     """The open connections of one server, the idle ones oldest first, and the sweep."""
 
-    def __init__(self, limits: ConnectionLimits):
-        self.limits = limits
+    def __init__(self, limits, max_connections: int):
+        self.limits = limits  # ServeSettings: *_timeout_s, read_gap_s, max_header_bytes
+        self.max_connections = max_connections
         self.open: set[GuardedProtocol] = set()
         self.idle: dict[GuardedProtocol, None] = {}  # insertion order: oldest idle first
         self.sweeping = None
@@ -54,7 +42,7 @@ class Connections:
     def arrive(self, conn: GuardedProtocol) -> bool:
         """Admit ``conn``; False when the cap is reached and no connection is idle."""
         self.open.add(conn)
-        if len(self.open) > self.limits.max_connections:
+        if len(self.open) > self.max_connections:
             for old in self.idle:
                 if old.is_idle():
                     self.evicted += 1
@@ -220,10 +208,10 @@ def _without_upgrade(data: bytes) -> bytes:
     return head if end < 0 else head + data[end:]
 
 
-def guarded_protocol(base: type, limits: ConnectionLimits, **attributes) -> type:
+def guarded_protocol(base: type, limits, max_connections: int, **attributes) -> type:
     """A subclass of ``base`` (GuardedProtocol or one of its subclasses) bound to one server's
     connection registry and to ``attributes`` (the fast path's endpoint)."""
     if not issubclass(base, GuardedProtocol):
         raise TypeError(f"{base.__name__} is not a GuardedProtocol")
-    attributes["registry"] = Connections(limits)
+    attributes["registry"] = Connections(limits, max_connections)
     return type("Bound" + base.__name__, (base,), attributes)

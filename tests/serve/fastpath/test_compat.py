@@ -101,7 +101,7 @@ def test_a_missing_internal_is_named(monkeypatch):
     why = compat.missing_internals()
     assert why.startswith("fast path and connection limits off: ")
     assert "HttpToolsProtocol.on_renamed_callback" in why and "STATUS_LINE" in why
-    assert install(object(), None) == (None, why)
+    assert install(object(), None, 1) == (None, why)
 
 
 # A server whose uvicorn "lacks" one internal (a name patched into the list of those checked):
