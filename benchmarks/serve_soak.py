@@ -88,13 +88,9 @@ def bad_requests(path: str, x: np.ndarray) -> list[tuple[str, bytes, int]]:
 
 
 async def read_response(reader) -> tuple[int, bytes, int | None]:
-    head = await reader.readuntil(b"\r\n\r\n")
-    status, length, header_length = int(head[9:12]), 0, None
-    for line in head.lower().split(b"\r\n")[1:]:
-        if line.startswith(b"content-length:"):
-            length = int(line[15:])
-        elif line.startswith(b"inference-header-content-length:"):
-            header_length = int(line[32:])
+    from lenet_deploy.bench.loadtest import _parse_head  # the load generator's own reader
+
+    status, length, header_length = _parse_head(await reader.readuntil(b"\r\n\r\n"))
     return status, await reader.readexactly(length), header_length
 
 

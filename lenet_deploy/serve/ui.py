@@ -30,7 +30,8 @@ from ..artifacts.layout import file_sha256
 from ..errors import LenetDeployError, first_line
 from ..limits import LIMITS
 from .batcher import Overloaded
-from .image_predict import decode_upload, make_predict_image
+from .decode_pool import DecodePool
+from .image_predict import make_predict_image
 from .infer import ClientDisconnected, serving
 from .upload import UploadError, check_image_header, image_bytes, read_body
 
@@ -133,8 +134,10 @@ def server_ui_routes(state) -> list[BaseRoute]:
     server's batcher (the one caller of the runtime), under the server's body and pixel limits,
     and the panel shows the served model and the server's counters."""
     settings = state.settings
+    # decoded in niced worker processes, so that uploads cannot take the CPU from inference
+    state.decode_pool = DecodePool(settings.predict_concurrency)
     return ui_routes(
-        predict_image=make_predict_image(_Batched(state), decode_upload),
+        predict_image=make_predict_image(_Batched(state), state.decode_pool),
         info=functools.partial(served_info, state),
         max_body_bytes=settings.max_body_bytes,
         max_pixels=settings.max_image_pixels,
