@@ -38,9 +38,10 @@ def big_png() -> bytes:
     return buf.getvalue()
 
 
-async def probe(host, port, raw, until, latencies) -> None:
+async def probe(host, port, raw, until, latencies, going=lambda: True) -> None:
+    """An infer request every 20 ms until ``until`` (monotonic) and while ``going()``."""
     reader, writer = await asyncio.open_connection(host, port)
-    while time.monotonic() < until:
+    while time.monotonic() < until and going():
         t0 = time.perf_counter()
         writer.write(raw)
         status, _, _ = await read_response(reader)
@@ -79,17 +80,8 @@ def run_uploaders(host, port, raw, uploads, uploaders, out, go) -> None:
 
 
 async def probe_until(host, port, raw, process, latencies) -> None:
-    reader, writer = await asyncio.open_connection(host, port)
-    while process.is_alive():
-        t0 = time.perf_counter()
-        writer.write(raw)
-        status, _, _ = await read_response(reader)
-        latencies.append((time.perf_counter() - t0) * 1e3)
-        if status != 200:
-            raise SystemExit(f"infer probe got {status}")
-        await asyncio.sleep(0.02)
+    await probe(host, port, raw, time.monotonic() + 600, latencies, process.is_alive)
     await probe(host, port, raw, time.monotonic() + 1.0, latencies)  # decodes still running
-    writer.close()
 
 
 def flood(host, port, infer_raw, upload_raw, uploads, uploaders, seconds):

@@ -78,6 +78,8 @@ class GuardedProtocol(OneWriteProtocol):
         self.head_bytes = 0
         self.tail = b""  # the end of the headers read so far, for a terminator split in two
         self.bad_request = False  # unparsable bytes after a request still being answered
+        self.lingering = False  # answered and shut for writing; reading what still comes
+        self.transport.linger = self.linger
         self.registry.idle[self] = None
         if not self.registry.arrive(self):
             self.registry.refused += 1
@@ -95,6 +97,8 @@ class GuardedProtocol(OneWriteProtocol):
         """uvicorn's, with the header size limit, Upgrade ignored, and a parse error after a
         request still being answered deferred until that answer is out."""
         self.last_read = self.loop.time()
+        if self.lingering:  # the rest of a body already answered (413): read and dropped
+            return
         if self.reading != "body":
             limit = self.registry.limits.max_header_bytes
             budget = limit - self.head_bytes
@@ -148,11 +152,22 @@ class GuardedProtocol(OneWriteProtocol):
             self.since = self.loop.time()
             self.registry.idle[self] = None
 
+    def linger(self) -> bool:
+        """On close: keep reading a body still arriving (for at most the read gap)."""
+        if self.reading == "body" and not self.lingering:
+            self.lingering, self.since = True, self.loop.time()
+            return True
+        return False
+
     def check_deadlines(self, now: float) -> None:
         """Close this connection if it is past a limit (the sweep calls this each second)."""
         if self.transport.is_closing():
             return
         limits, reading = self.registry.limits, self.reading
+        if self.lingering:
+            if now - self.since > limits.read_gap_s:
+                self.transport.close_now()
+            return
         if reading is None:
             if self.is_idle() and now - max(self.since, self.last_read) > limits.idle_timeout_s:
                 self.transport.close()
@@ -186,7 +201,7 @@ class GuardedProtocol(OneWriteProtocol):
             STATUS_LINE[status] + head + b"content-type: application/json\r\n"
             b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)
         )
-        self.transport.close()
+        self.transport.close_now()
         if self.cycle is not None and not self.cycle.response_complete:
             self.cycle.keep_alive = False
 

@@ -43,7 +43,7 @@ def test_protocol_methods_keep_their_signatures(name):
 
 def test_the_methods_the_fast_path_overrides_are_uvicorns():
     """Each override calls super(): the method must exist on uvicorn's class, not only ours."""
-    own = {"_fast_cycle", "_respond", "is_idle", "head_done", "check_deadlines", "refuse"}
+    own = {"_fast_cycle", "_respond", "is_idle", "head_done", "check_deadlines", "refuse", "linger"}
     overridden = {
         name
         for cls in (FastInferProtocol, GuardedProtocol, OneWriteProtocol)
@@ -77,6 +77,10 @@ def test_protocol_and_server_state_attributes():
     assert protocol.expect_100_continue is False
     assert isinstance(protocol.parser, httptools.HttpRequestParser)
     assert isinstance(state.default_headers, list) and state.total_requests == 0
+    # the attributes our subclasses add are not uvicorn's own
+    ours = {"reading", "since", "last_read", "head_bytes", "tail", "bad_request", "lingering",
+            "fast", "registry", "endpoint"}  # fmt: skip
+    assert not ours & (set(vars(protocol)) | set(dir(protocol)))
 
 
 def test_request_cycle_attributes():

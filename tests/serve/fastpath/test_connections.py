@@ -174,3 +174,14 @@ def test_under_256_descriptors_idle_sockets_cannot_keep_a_health_check_out(expor
             sock.close()
         assert stop_server(proc) == 0
     assert "Traceback" not in proc.stderr.read()
+
+
+def test_a_413_to_a_closing_client_arrives_before_the_close(short_server):
+    """The body over the limit is read and dropped after the 413, not answered with a reset
+    that could destroy the 413 in flight."""
+    head = (b"POST /v2/models/lenet/infer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Content-Length: 9000000\r\n\r\n")  # fmt: skip
+    sock = _connect(short_server, head)
+    sock.sendall(b"x" * 3_000_000)  # the server keeps reading: no reset while it is sent
+    took, got = _read_until_closed(sock)
+    assert got.startswith(b"HTTP/1.1 413 ") and b"request body too large" in got
