@@ -18,52 +18,66 @@ from .errors import LenetDeployError, LimitError
 
 @dataclass(frozen=True)
 class Limits:
-    #: Images one engine call sees; larger batches are split (``chunks.predict_in_chunks``).
+    #: Images per engine call (the cap on every runtime's ``chunk_size``); larger batches
+    #: (``predict``, ``verify``, bench, the API) run in chunks (``chunks.predict_in_chunks``).
     engine_chunk: int = 1024
     #: Images one ``predict`` command or API/server request may carry in total.
     max_images: int = 100_000
-    #: Largest batch size ``bench`` measures: it allocates one input batch (256 MiB at this
-    #: size) while the engine still sees at most ``engine_chunk`` images per call on the CPU.
+    #: Largest ``bench --batch-sizes`` value: one input batch (256 MiB at this size), while a
+    #: CPU engine still sees at most ``engine_chunk`` images per call.
     max_bench_batch: int = 65_536
-    #: Pixels (width x height) of one image file, checked before it is decoded.
+    #: Pixels (width x height) of one image file or ``.npy`` image, checked from the header.
     max_image_pixels: int = 4096 * 4096
     #: Bytes of one ``.npy`` file's data, checked from its header before reading.
     max_npy_bytes: int = 256 * 1024 * 1024
-    #: Size of a checkpoint file, and of each member of its zip archive once inflated.
+    #: Size of a checkpoint (``.pt``) file.
     max_checkpoint_bytes: int = 64 * 1024 * 1024
+    #: Each zip member of a ``.pt``, declared and inflated.
     max_checkpoint_member_bytes: int = 16 * 1024 * 1024
+    #: Zip members of a ``.pt``.
     max_checkpoint_members: int = 256
-    #: Bytes a gzip stream (MNIST ``.gz``) may inflate to, and images per dataset split.
+    #: What one gzip stream (an MNIST ``.gz``) may inflate to.
     max_gzip_inflated_bytes: int = 256 * 1024 * 1024
+    #: Images per MNIST IDX file (dataset split).
     max_dataset_images: int = 100_000
     #: Bytes of one request body (servers).
     max_body_bytes: int = 64 * 1024 * 1024
-    #: A server's connections (``serve``; docs/serving.md, Security): seconds a request's
-    #: headers, and then its body, may take to arrive in all; the longest pause between two
-    #: reads of one request; how long a connection may sit with no request (also uvicorn's
-    #: keep-alive timeout); bytes of one request's headers (431 beyond).
+    #: ``serve --header-timeout``: seconds a request's headers may take to arrive (then 408,
+    #: closed). The ``serve_*`` limits are defaults a server may set lower or higher
+    #: (docs/serving.md, Security).
     serve_header_timeout_s: float = 10.0
+    #: ``serve --body-timeout``: seconds a request's body may take to arrive (then 408).
     serve_body_timeout_s: float = 20.0
+    #: ``serve --read-gap``: the longest pause, in seconds, while a request arrives (then 408).
     serve_read_gap_s: float = 5.0
+    #: ``serve --idle-timeout``: seconds a connection may wait for a request, after an answer
+    #: too (uvicorn's keep-alive timeout); then closed.
     serve_idle_timeout_s: float = 5.0
+    #: ``serve --max-header-kb``: bytes of one request's headers (431 beyond).
     serve_max_header_bytes: int = 32 * 1024
-    #: Open connections a server keeps; at the cap a new one closes the oldest idle connection,
-    #: or gets 503 when none is idle. It is lowered to fit the descriptor limit (RLIMIT_NOFILE,
-    #: raised to its hard limit at start), keeping ``serve_reserved_descriptors`` (at least, or
-    #: 1/8 of the limit) for everything else.
+    #: ``serve --max-connections``: open connections; at the cap a new one closes the oldest
+    #: idle one, or gets 503 when none is idle. Lowered at start to fit the descriptor limit
+    #: (``ulimit -n``, raised to its hard limit where allowed).
     serve_max_connections: int = 1000
+    #: Descriptors a server keeps beside its connections (at least; or 1/8 of the limit).
     serve_reserved_descriptors: int = 64
-    #: ``/v1/predict`` requests decoded at once; more get 503 at once (decoding is CPU work
-    #: that must not delay inference).
+    #: ``serve --predict-concurrency``: ``/v1/predict`` images decoded at once (503 beyond).
     serve_predict_concurrency: int = 2
-    #: Ranges of command settings.
+    #: ``--seed`` (and >= 0).
     max_seed: int = 2**63 - 1
+    #: ``--epochs``.
     max_epochs: int = 10_000
+    #: ``train --batch-size``.
     max_train_batch: int = 65_536
+    #: ``--lr`` (finite, > 0).
     max_lr: float = 10.0
+    #: ``bench --duration`` in seconds (finite, > 0).
     max_duration_s: float = 3600.0
+    #: ``bench --iterations``.
     max_iterations: int = 10_000_000
+    #: ``bench --warmup`` (>= 0).
     max_warmup: int = 1_000_000
+    #: ``--threads``.
     max_threads: int = 1024
 
     def describe(self) -> list[tuple[str, Any]]:
