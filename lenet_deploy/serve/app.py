@@ -122,8 +122,8 @@ async def _load(state, source: RuntimeSource, settings: ServeSettings) -> None:
         metrics=state.metrics,
     )
     state.ready = True
-    if getattr(state, "decode_pool", None) is not None:  # /v1/predict's workers, in the back
-        asyncio.get_running_loop().run_in_executor(None, state.decode_pool.warm)
+    if getattr(state, "decode_pool", None) is not None:  # /v1/predict's workers, spawned now
+        state.decode_pool.warm()
 
 
 def _error(status: int, message: str) -> JSONResponse:

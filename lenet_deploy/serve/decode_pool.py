@@ -38,7 +38,12 @@ def _ready() -> int:
 
 class DecodePool:
     """``decode(data) -> (pixels, has_digit)`` run in ``workers`` niced processes; blocking
-    (call it from a thread). ImageError as ``decode_upload`` raises it."""
+    (call it from a thread). ImageError as ``decode_upload`` raises it.
+
+    A ProcessPoolExecutor, not a multiprocessing.Pool: a worker that cannot start (or dies)
+    breaks the pool, which is an ImageError here and a new pool on the next upload, where
+    multiprocessing.Pool would restart it for ever.
+    """
 
     def __init__(self, workers: int):
         self.workers = workers
@@ -56,11 +61,11 @@ class DecodePool:
             return self._pool
 
     def warm(self) -> None:
-        """Start every worker now (blocking): spawning one costs about a second of CPU,
-        better spent before the first upload than during it."""
+        """Start the workers now (returns at once): spawning one costs about a second of
+        CPU, better spent before the first upload than during it."""
         pool = self._executor()
-        futures = [pool.submit(_ready) for _ in range(self.workers * 4)]
-        concurrent.futures.wait(futures, timeout=120)
+        for _ in range(self.workers):
+            pool.submit(_ready)
 
     def __call__(self, data: bytes) -> tuple[np.ndarray, bool]:
         pool = self._executor()
@@ -71,8 +76,11 @@ class DecodePool:
                 if self._pool is pool:
                     self._pool = None
             raise ImageError("upload: the image decoder stopped on this image") from None
+        except RuntimeError:  # submitted after close(): the server is stopping
+            raise ImageError("upload: the server is shutting down") from None
 
     def close(self) -> None:
+        """No new decodes; the workers leave once their current one is done."""
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
