@@ -148,14 +148,16 @@ def free_port() -> int:
 # --------------------------------------------------------------------------- the runner
 @pytest.fixture(scope="session")
 def docs_template(exported_dir, tmp_path_factory) -> Path:
-    """What every block starts from: artifacts/ (the session's small model), digit.png, and a
-    bin/ with ``lenet-deploy`` running this checkout."""
+    """What every block starts from: artifacts/ (the session's small model), digit.png (also as
+    docs/digit.png), and a bin/ with ``lenet-deploy`` running this checkout."""
     root = tmp_path_factory.mktemp("docs-template")
     work = root / "work"
     (work / "artifacts").mkdir(parents=True)
     for name in ("lenet.pt", "metrics.json", "lenet.onnx"):
         shutil.copy2(exported_dir / name, work / "artifacts" / name)
     shutil.copy2(REPO / "docs" / "digit.png", work / "digit.png")
+    (work / "docs").mkdir()  # where it is in a clone, for the README's first success
+    shutil.copy2(REPO / "docs" / "digit.png", work / "docs" / "digit.png")
     bin_dir = root / "bin"
     bin_dir.mkdir()
     shim = bin_dir / "lenet-deploy"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import in_range, positive_int
+from ..limits import LIMITS, check_size
+from ._common import in_range, positive_int, unsure_below
 
 _port = in_range(int, 0, 65535, what="a port in 0..65535")
 _non_negative_float = in_range(float, 0.0, what="a number >= 0")
 _positive_float = in_range(float, 0.001, 3600.0, what="seconds in 0.001..3600")
+_MAX_BODY_MB = LIMITS.max_body_bytes // 2**20
 
 
 def _cpu_list(text: str) -> tuple[int, ...]:
@@ -67,8 +69,8 @@ def register(subparsers) -> None:
         "--max-body-mb",
         type=positive_int,
         default=d.max_body_bytes // 2**20,
-        help=f"largest infer request body in MiB; larger get 413 (default: "
-        f"{d.max_body_bytes // 2**20})",
+        help=f"largest request body in MiB; larger get 413 (default: "
+        f"{d.max_body_bytes // 2**20}, at most {_MAX_BODY_MB}: LIMITS.max_body_bytes)",
     )
     p.add_argument(
         "--cpus",
@@ -123,6 +125,22 @@ def register(subparsers) -> None:
         f"(default: {d.predict_concurrency})",
     )
     p.add_argument(
+        "--unsure-below",
+        type=unsure_below,
+        default=d.unsure_below,
+        metavar="P",
+        help="/v1/predict and the page answer 'unsure: A or B' below this top-1 probability; "
+        f"0 = never (default: {d.unsure_below:g})",
+    )
+    p.add_argument(
+        "--ort-web",
+        metavar="DIR",
+        dest="ort_web_dir",
+        help="onnxruntime-web's dist/ folder: the page then runs the model in the browser "
+        "(default: $LENET_DEPLOY_ORT_WEB, else the checkout's web/node_modules/onnxruntime-web/"
+        "dist after `npm ci --prefix web`; without it the page asks /v1/predict)",
+    )
+    p.add_argument(
         "--no-fast-path",
         dest="fast_path",
         action="store_false",
@@ -144,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
         ) from None
     from ..runtimes import get_entry, load_runtime
 
+    fix = f"give at most --max-body-mb {_MAX_BODY_MB}"
+    check_size("--max-body-mb", args.max_body_mb, _MAX_BODY_MB, "max_body_bytes (MiB)", fix)
     settings = ServeSettings(
         host=args.host,
         port=args.port,
@@ -154,6 +174,8 @@ def run(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_mb * 2**20,
         ui=args.ui,
         cpus=args.cpus,
+        unsure_below=args.unsure_below,
+        ort_web_dir=args.ort_web_dir,
         fast_path=args.fast_path,
         header_timeout_s=args.header_timeout,
         body_timeout_s=args.body_timeout,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import spec
 from ..spec import CLASS_LABELS, IMAGE_SIZE, INPUT_NAME, NUM_CLASSES, OUTPUT_NAME
 from . import simdjson_reader
 from .http_error import InferError
@@ -120,9 +121,9 @@ def _decode_input(tensor: dict, binary: memoryview | None, booleans: bool) -> np
         if binary is not None and len(binary):
             raise InferError("binary data follows the header but no input has binary_data_size")
         x = json_pixels(tensor.get("data"), n, booleans)
-    flat = x.reshape(-1)  # argmin/argmax: a fraction of min()/max()'s cost on one image
-    lo, hi = flat[flat.argmin()], flat[flat.argmax()]
-    if not (lo >= 0.0 and hi <= 1.0):  # also false for NaN (argmin/argmax find the first)
+    flat = x.reshape(-1)
+    if not spec.pixels_in_range(flat):  # the library's rule: Runtime.predict accepts the same
+        lo, hi = flat[flat.argmin()], flat[flat.argmax()]  # NaN when there is one
         raise InferError(
             f"input {INPUT_NAME!r} takes pixels in [0, 1]; got values in [{lo:g}, {hi:g}]"
         )

@@ -6,7 +6,7 @@ from ..errors import LenetDeployError
 
 
 class InferError(LenetDeployError):
-    """A request the server refuses; ``status`` is the HTTP status to answer with."""
+    """A request the server refuses (infer, upload); ``status`` is the HTTP status to answer."""
 
     def __init__(self, message: str, status: int = 400):
         super().__init__(message)

@@ -67,7 +67,7 @@ def test_predict_decodes_a_few_at_a_time_and_refuses_more_at_once(digits):
 
     release, started = threading.Event(), threading.Semaphore(0)
 
-    def predict_image(data):
+    def predict_image(data, include_input=False):
         started.release()
         release.wait(30)
         return {"label": 0, "probabilities": [0.1] * 10, "no_digit": False}
