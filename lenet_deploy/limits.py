@@ -70,7 +70,8 @@ class Limits:
     serve_max_connections: int = 1000
     #: Descriptors a server keeps beside its connections (at least; or 1/8 of the limit).
     serve_reserved_descriptors: int = 64
-    #: ``serve --predict-concurrency``: ``/v1/predict`` images decoded at once (503 beyond).
+    #: ``serve --predict-concurrency``: ``/v1/predict`` images decoded at once, as many waiting
+    #: (503 beyond).
     serve_predict_concurrency: int = 2
     #: ``--seed`` (and >= 0).
     max_seed: int = 2**63 - 1

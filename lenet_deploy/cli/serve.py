@@ -121,7 +121,7 @@ def register(subparsers) -> None:
         "--predict-concurrency",
         type=positive_int,
         default=d.predict_concurrency,
-        help=f"/v1/predict images decoded at once; more get 503 at once "
+        help=f"/v1/predict images decoded at once (as many may wait; more get 503 at once) "
         f"(default: {d.predict_concurrency})",
     )
     p.add_argument(

@@ -10,7 +10,8 @@
   (the 32x32 model input) with ``?input=1``. 413 for a body over ``max_body_bytes``, 400
   ``{"error": reason}`` for anything that is not a PNG/JPEG of at most ``max_pixels`` pixels.
   ``predict_image`` runs in a worker thread, never on the event loop, at most ``concurrency``
-  at a time: more get 503 at once, and a client gone before its turn is not decoded for.
+  at a time with as many waiting: more get 503 at once, and a client gone before its turn is
+  not decoded for.
 * ``GET /v1/info``: ``info()`` (what is served) plus this endpoint's own request counters.
 * ``GET /ort/{name}``, ``GET /v1/model.onnx``: what the page needs to run the model in the
   browser (``browser_model``), when the server has them.
@@ -18,6 +19,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import math
 from collections.abc import Callable, Sequence
@@ -96,7 +98,8 @@ def ui_routes(
             return JSONResponse({"error": "no such file"}, status_code=404)
         return Response(found[0], media_type=found[1], headers=SECURITY_HEADERS)
 
-    decoding = [0]  # images being decoded now
+    admitted = [0]  # uploads decoding or waiting for a slot
+    slots: list[asyncio.Semaphore] = []  # made on the event loop, on first use
 
     async def predict(request: Request) -> Response:
         # Handlers run on the event loop, one at a time: plain increments are safe here.
@@ -106,21 +109,26 @@ def ui_routes(
             data = image_bytes(body, request.headers.get("content-type", ""))
             check_image_header(data, max_pixels)
             with_input = request.query_params.get("input", "") in ("1", "true")
-            # Decoding is CPU work that competes with inference: a few at a time, the rest
-            # refused at once, and none for a client that has gone meanwhile.
-            if decoding[0] >= concurrency:
+            # Decoding is CPU work that competes with inference: ``concurrency`` at a time, as
+            # many again waiting their turn (a page's overlapping requests), the rest refused
+            # at once, and none decoded for a client that has gone meanwhile.
+            if admitted[0] >= 2 * concurrency:
                 raise InferError(
-                    f"busy: {concurrency} images are being decoded; try again shortly",
+                    f"busy: {concurrency} images are being decoded and {concurrency} wait; "
+                    "try again shortly",
                     status=503,
                 )
-            if await request.is_disconnected():
-                counters["predict_abandoned"] += 1
-                return Response(status_code=499)  # nobody reads it
-            decoding[0] += 1
+            if not slots:
+                slots.append(asyncio.Semaphore(concurrency))
+            admitted[0] += 1
             try:
-                result = await run_in_threadpool(predict_image, data, with_input)
+                async with slots[0]:
+                    if await request.is_disconnected():
+                        counters["predict_abandoned"] += 1
+                        return Response(status_code=499)  # nobody reads it
+                    result = await run_in_threadpool(predict_image, data, with_input)
             finally:
-                decoding[0] -= 1
+                admitted[0] -= 1
         except ClientDisconnected:
             counters["predict_abandoned"] += 1
             return Response(status_code=499)

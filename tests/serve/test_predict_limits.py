@@ -1,9 +1,11 @@
-"""``/v1/predict`` under load and on odd images: a few decodes at a time (503 beyond, at
-once), JPEGs must be whole, and the side rule (both sides >= 2 pixels, no aspect limit)."""
+"""``/v1/predict`` under load and on odd images: a few decodes at a time, as many waiting
+(503 beyond, at once), JPEGs must be whole, and the side rule (both sides >= 2 pixels, no
+aspect limit)."""
 
 import concurrent.futures
 import io
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -78,11 +80,15 @@ def test_predict_decodes_a_few_at_a_time_and_refuses_more_at_once(digits):
     )  # fmt: skip
     image = png(255 - (digits.x_test[0, 0] * 255).astype(np.uint8))
     with running_app(Starlette(routes=routes)) as url:
-        with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            busy = [pool.submit(predict, url, image) for _ in range(2)]
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            busy = [pool.submit(predict, url, image) for _ in range(4)]  # 2 decode, 2 wait
             assert started.acquire(timeout=20) and started.acquire(timeout=20)
-            status, answer = predict(url, image)  # a third, while two are decoding
-            assert status == 503 and "busy: 2 images are being decoded" in answer["error"]
+            time.sleep(0.5)  # the other two are in and waiting
+            assert not started.acquire(timeout=0.2)  # only two decode at once
+            status, answer = predict(url, image)  # a fifth: refused at once
+            assert (
+                status == 503 and "busy: 2 images are being decoded and 2 wait" in (answer["error"])
+            )
             release.set()
-            assert [f.result()[0] for f in busy] == [200, 200]
+            assert [f.result()[0] for f in busy] == [200] * 4
         assert predict(url, image)[0] == 200  # the slots are free again
