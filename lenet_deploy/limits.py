@@ -47,6 +47,9 @@ class Limits:
     max_iterations: int = 10_000_000
     max_warmup: int = 1_000_000
     max_threads: int = 1024
+    #: ``bench --concurrency``: requests in flight (one connection each), and levels per run.
+    max_concurrency: int = 1024
+    max_concurrency_levels: int = 64
 
     def describe(self) -> list[tuple[str, Any]]:
         """(name, value) for every limit, in definition order (for the README and reports)."""

@@ -20,7 +20,15 @@ from .. import __version__
 
 #: Command modules, in the order ``--help`` lists them.
 COMMANDS = (
-    "pipeline", "train", "export", "verify", "bench", "predict", "runtimes", "serve", "package",
+    "pipeline",
+    "train",
+    "export",
+    "verify",
+    "bench",
+    "predict",
+    "runtimes",
+    "serve",
+    "package",
 )
 
 

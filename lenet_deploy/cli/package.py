@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from ._common import positive_int as _positive
+from .flags import add_json_arguments, add_model_argument, choice, emit_json, json_to_stdout
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -26,11 +26,15 @@ def register(subparsers) -> None:
         "OUT/model_repository and adds two InferenceService manifests. Written atomically: "
         "a failed run leaves an earlier package as it was.",
     )
-    p.add_argument("--format", choices=("triton", "kserve"), default="triton")
     p.add_argument(
-        "--model",
-        default=DEFAULT_DIR,
-        help=f"artifacts directory or .onnx file (default: {DEFAULT_DIR}/)",
+        "--format",
+        type=choice("triton", "kserve", what="format"),
+        default="triton",
+        metavar="{triton,kserve}",
+        help="default: triton",
+    )
+    add_model_argument(
+        p, f"artifacts directory or .onnx file (default: {DEFAULT_DIR}/)", default=DEFAULT_DIR
     )
     p.add_argument(
         "--out", default="model_repository", help="output directory (default: model_repository)"
@@ -86,7 +90,7 @@ def register(subparsers) -> None:
         default="lenet-deploy-serve:0.1.0",
         help="the lenet-deploy serve image (default: lenet-deploy-serve:0.1.0)",
     )
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_json_arguments(p, "the result")
     p.set_defaults(func=run)
 
 
@@ -119,8 +123,8 @@ def run(args: argparse.Namespace) -> int:
     result = package(
         args.model, args.out, format=args.format, triton_settings=triton, kserve_settings=kserve
     )
-    if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+    emit_json(args, result.to_dict())
+    if json_to_stdout(args):
         return 0
     print(
         f"wrote {result.format} package {result.out}/ in {result.seconds:.2f} s "

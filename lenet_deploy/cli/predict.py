@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from ..artifacts.layout import DEFAULT_DIR
 from ..images.classify import DEFAULT_RUNTIME
 from ._common import EXIT_FAILED
+from .flags import add_json_arguments, add_model_argument, add_runtime_argument, the_runtime
 
 
 def register(subparsers) -> None:
@@ -20,27 +20,34 @@ def register(subparsers) -> None:
         "picture without a digit is reported as 'no digit' (exit 1), never as a label.",
     )
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG or .npy files")
-    p.add_argument("--runtime", default=DEFAULT_RUNTIME, help="runtime name (%(default)s)")
-    p.add_argument(
-        "--model",
-        default=DEFAULT_DIR,
-        help="artifacts directory, model file or URL (default: %(default)s/)",
+    add_runtime_argument(
+        p,
+        f"runtime (default: {DEFAULT_RUNTIME}; oip-http when --model names a server)",
+        single=DEFAULT_RUNTIME,
     )
-    p.add_argument("--json", action="store_true", help="print JSON records")
+    add_model_argument(
+        p,
+        f"artifacts directory, model file, or a served model: HOST:PORT, http://HOST:PORT or "
+        f"http://HOST:PORT/v2/models/NAME (default: {DEFAULT_DIR}/)",
+        default=DEFAULT_DIR,
+    )
+    add_json_arguments(p, "the predictions", positionals=True)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..images.classify import stream_predictions
+    from .flags import emit_json, json_to_stdout
     from .formatting import prediction_line
 
-    predictions = stream_predictions(args.runtime, args.model, args.images)
-    if args.json:
-        records = [p.to_dict() for p in predictions]
-        print(json.dumps({"runtime": args.runtime, "predictions": records}, indent=2))
-        return EXIT_FAILED if any(r["digit_found"] is False for r in records) else 0
-    no_digit = False
+    runtime = the_runtime(args)
+    predictions = stream_predictions(runtime, args.model, args.images)
+    records, no_digit = [], False
     for prediction in predictions:  # printed as they come: memory does not grow with N
-        print(prediction_line(prediction))
+        if not json_to_stdout(args):
+            print(prediction_line(prediction))
+        if args.json_out is not None:
+            records.append(prediction.to_dict())
         no_digit = no_digit or prediction.no_digit
+    emit_json(args, {"runtime": runtime, "model": args.model, "predictions": records})
     return EXIT_FAILED if no_digit else 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ._common import in_range, positive_int
+from .flags import add_model_argument, add_runtime_argument, the_runtime
 
 _port = in_range(int, 0, 65535, what="a port in 0..65535")
 _non_negative_float = in_range(float, 0.0, what="a number >= 0")
@@ -32,9 +33,9 @@ def register(subparsers) -> None:
         "unless --host says otherwise; SIGTERM drains in-flight requests and exits 0. "
         "Needs the serve extra: pip install 'lenet-deploy[serve]'.",
     )
-    p.add_argument("--runtime", default="ort-cpu", help="runtime name (default: ort-cpu)")
-    p.add_argument(
-        "--model", default=DEFAULT_DIR, help=f"artifacts directory or model file ({DEFAULT_DIR}/)"
+    add_runtime_argument(p, "runtime to serve (default: ort-cpu)", single="ort-cpu")
+    add_model_argument(
+        p, f"artifacts directory or model file (default: {DEFAULT_DIR}/)", default=DEFAULT_DIR
     )
     p.add_argument("--host", default=d.host, help=f"address to bind (default: {d.host})")
     p.add_argument("--port", type=_port, default=d.port, help=f"default: {d.port}; 0 = any free")
@@ -116,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
         pin_process(args.cpus)
     # Loaded before binding, so a bad --model is a one-line error, not a server that never
     # becomes ready.
-    accepts = get_entry(args.runtime).accepts("threads")
+    name = the_runtime(args)
+    accepts = get_entry(name).accepts("threads")
     options = {"threads": settings.threads} if accepts else {}
-    with load_runtime(args.runtime, args.model, **options) as runtime:
+    with load_runtime(name, args.model, **options) as runtime:
         return run_server(runtime, settings)

@@ -31,7 +31,6 @@ class Gate:
         return {"name": self.name, "passed": self.passed, "detail": self.detail}
 
 
-
 def run_gates(
     proto,
     torch_model,

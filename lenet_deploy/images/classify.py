@@ -124,4 +124,3 @@ def predict_batch(
             Prediction(source, i, total, True, label, float(row[label]), tuple(map(float, row)))
         )
     return out
-

@@ -30,6 +30,7 @@ from ..errors import (
     LenetDeployError,
     RuntimeUnavailableError,
     UnknownRuntimeError,
+    did_you_mean,
 )
 from .base import Runtime
 from .options import describe, parse_options
@@ -38,6 +39,11 @@ ENTRY_POINT_GROUP = "lenet_deploy.runtimes"
 #: Modules of this package that hold built-in runtimes, in display order. A new engine family
 #: is one module here plus its name in this tuple.
 BUILTIN_MODULES = ("pytorch", "ort", "openvino", "remote")
+#: What users type for an engine -> the prefix of its runtime names ("did you mean ...?").
+RUNTIME_SYNONYMS = {
+    "onnxruntime": "ort", "onnx": "ort", "openvino": "ov", "pytorch": "torch",
+    "triton": "oip-http", "kserve": "oip-http", "oip": "oip-http", "http": "oip-http",
+}  # fmt: skip
 
 Factory = Callable[..., Runtime]
 #: Returns None when the runtime can run here, else the reason it cannot (with the fix).
@@ -161,8 +167,9 @@ def runtime_names() -> list[str]:
 def get_entry(name: str) -> RuntimeEntry:
     entries = _entries()
     if name not in entries:
+        hint = did_you_mean(name, entries, RUNTIME_SYNONYMS)
         raise UnknownRuntimeError(
-            f"unknown runtime {name!r}; known runtimes: {', '.join(entries) or 'none'}"
+            f"unknown runtime {name!r}{hint}; known runtimes: {', '.join(entries) or 'none'}"
         )
     return entries[name]
 

@@ -186,4 +186,3 @@ class RemoteRuntime(Runtime):
             for client in self._clients:
                 client.close()
             self._clients.clear()
-

@@ -165,7 +165,6 @@ class Comparison:
         }
 
 
-
 def compare(
     got: np.ndarray | Mapping[str, np.ndarray],
     want: np.ndarray | Mapping[str, np.ndarray],

@@ -230,7 +230,6 @@ def verify(
         except (RuntimeUnavailableError, ArtifactKindError) as exc:
             if explicit:
                 raise
-            say(f"{entry.name}: skipped, cannot run here (reason in the report)")
             reason = str(exc) if str(exc).startswith(entry.name) else f"{entry.name}: {exc}"
             results.append(RuntimeParity(entry.name, reference, Status.SKIPPED, reason=reason))
             continue
