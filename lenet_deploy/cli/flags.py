@@ -190,9 +190,9 @@ def _check_model(args: argparse.Namespace) -> None:
         return
     if not Path(model).exists() and not getattr(args, "model_may_be_missing", False):
         raise ArtifactError(
-            f"--model {model!r} not found (no such file or directory); give an artifacts folder, a "
-            ".onnx/.pt file or a served model (HOST:PORT), or create it with "
-            "'lenet-deploy pipeline'"
+            f"--model {model!r} not found (no such file or directory); give an artifacts "
+            "folder, a .onnx/.pt file or a served model (HOST:PORT), or create the artifacts "
+            "with 'lenet-deploy pipeline' (or 'lenet-deploy train' then 'lenet-deploy export')"
         )
 
 

@@ -86,9 +86,6 @@ def preflight(args: argparse.Namespace) -> None:
         value = getattr(args, option, None)
         if isinstance(value, str) and value != "-":  # "-" is stdout
             outputs.append((value, "plot" if option == "plot" else "report"))
-    plot = getattr(args, "plot", None)
-    if isinstance(plot, str):
-        _check_plot(plot)
     out = getattr(args, "out", None)
     if isinstance(out, str) and command == "export":
         outputs.append((out, "onnx"))
@@ -103,6 +100,9 @@ def preflight(args: argparse.Namespace) -> None:
     if isinstance(data, str) and data.startswith("mnist:"):
         inputs.append(data[len("mnist:") :])
     check_outputs(outputs, [p for p in inputs if isinstance(p, str)])
+    plot = getattr(args, "plot", None)
+    if isinstance(plot, str):
+        _check_plot(plot)
     for path, kind in outputs:
         try:
             ensure_writable_dir(Path(path).parent)
@@ -110,7 +110,7 @@ def preflight(args: argparse.Namespace) -> None:
             if kind not in ("report", "plot"):
                 raise
             raise LenetDeployError(
-                f"cannot write {path!r} (its folder: "
+                f"cannot write output {path!r} (its folder: "
                 f"{first_line(exc).partition('(')[2].partition(')')[0]}); choose another path"
             ) from None
 
