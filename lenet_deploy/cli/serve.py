@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from ..limits import LIMITS, check_size
 from ._common import in_range, positive_int, unsure_below
 from .flags import add_model_argument, add_runtime_argument, the_runtime
 
 _port = in_range(int, 0, 65535, what="a port in 0..65535")
 _non_negative_float = in_range(float, 0.0, what="a number >= 0")
+_MAX_BODY_MB = LIMITS.max_body_bytes // 2**20
 
 
 def _cpu_list(text: str) -> tuple[int, ...]:
@@ -18,6 +20,12 @@ def _cpu_list(text: str) -> tuple[int, ...]:
         return parse_cpu_list(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _model_name(text: str) -> str:
+    if not text or not all(c.isalnum() or c in "-_." for c in text):
+        raise argparse.ArgumentTypeError(f"{text!r} must be letters, digits, '-', '_' or '.'")
+    return text
 
 
 def register(subparsers) -> None:
@@ -36,6 +44,13 @@ def register(subparsers) -> None:
     add_runtime_argument(p, "runtime to serve (default: ort-cpu)", single="ort-cpu")
     add_model_argument(
         p, f"artifacts directory or model file (default: {DEFAULT_DIR}/)", default=DEFAULT_DIR
+    )
+    p.add_argument(
+        "--model-name",
+        type=_model_name,
+        default=d.model_name,
+        help="the name clients use in /v2/models/NAME (KServe: the InferenceService's name; "
+        f"default: {d.model_name})",
     )
     p.add_argument("--host", default=d.host, help=f"address to bind (default: {d.host})")
     p.add_argument("--port", type=_port, default=d.port, help=f"default: {d.port}; 0 = any free")
@@ -67,8 +82,8 @@ def register(subparsers) -> None:
         "--max-body-mb",
         type=positive_int,
         default=d.max_body_bytes // 2**20,
-        help=f"largest infer request body in MiB; larger get 413 (default: "
-        f"{d.max_body_bytes // 2**20})",
+        help=f"largest request body in MiB; larger get 413 (default: "
+        f"{d.max_body_bytes // 2**20}, at most {_MAX_BODY_MB}: LIMITS.max_body_bytes)",
     )
     p.add_argument(
         "--cpus",
@@ -123,9 +138,12 @@ def run(args: argparse.Namespace) -> int:
         ) from None
     from ..runtimes import get_entry, load_runtime
 
+    fix = f"give at most --max-body-mb {_MAX_BODY_MB}"
+    check_size("--max-body-mb", args.max_body_mb, _MAX_BODY_MB, "max_body_bytes (MiB)", fix)
     settings = ServeSettings(
         host=args.host,
         port=args.port,
+        model_name=args.model_name,
         max_batch=args.max_batch,
         max_delay_ms=args.max_delay_ms,
         max_queue=args.max_queue,

@@ -20,9 +20,13 @@ def _sha(path):
 
 def test_triton_repository_holds_the_verified_export(exported_dir, tmp_path):
     out = tmp_path / "model_repository"
-    result = package(exported_dir, out, triton_settings=TritonSettings(instances=2))
+    # 26.07's onnxruntime loads the export as it is: it is copied byte for byte.
+    result = package(
+        exported_dir, out, triton_settings=TritonSettings(instances=2), triton_version="26.07"
+    )
     source_sha = _sha(exported_dir / "lenet.onnx")
     assert result.model_sha256 == source_sha == _sha(out / "lenet/1/model.onnx")
+    assert not result.conversion["converted"] and result.target["release"] == "26.07"
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == sorted(
         result.files
     )
@@ -41,7 +45,7 @@ def test_kserve_package_has_repository_and_manifests(exported_dir, tmp_path):
         exported_dir / "lenet.onnx",
         out,
         format="kserve",
-        kserve_settings=KServeSettings("gs://b/lenet/model_repository"),
+        kserve_settings=KServeSettings("gs://b/lenet/model_repository", "reg.io/t/lenet:1"),
     )
     assert (out / "model_repository/lenet/1/model.onnx").is_file()
     assert {"inferenceservice-triton.yaml", "inferenceservice-serve.yaml"} <= set(result.files)
