@@ -154,6 +154,15 @@ def check_train_config(cfg: Any, limits: Limits = LIMITS) -> None:
     )  # fmt: skip
 
 
+def check_concurrency(levels: int, largest: int, limits: Limits = LIMITS) -> None:
+    """``bench --concurrency``: ``levels`` levels (ranges expanded), at most ``largest`` requests
+    in flight; checked before a range is expanded."""
+    check_number("concurrency levels", levels, 1, limits.max_concurrency_levels, integer=True,
+                 limit="max_concurrency_levels")  # fmt: skip
+    check_number("concurrency", largest, 1, limits.max_concurrency, integer=True,
+                 limit="max_concurrency")  # fmt: skip
+
+
 def check_bench_settings(settings: Any, limits: Limits = LIMITS) -> None:
     sizes = tuple(settings.batch_sizes)
     if not sizes:

@@ -46,7 +46,8 @@ def add_bench_options(p: argparse.ArgumentParser) -> None:
 def concurrency_levels(text: str) -> tuple[int, ...]:
     """``1,8,64`` and perf_analyzer's ``START:END[:STEP]`` (``1:64:8`` -> 1, 9, ..., 57), mixed
     freely; levels are kept in the order given, each once."""
-    from ..limits import LIMITS
+    from ..errors import LimitError
+    from ..limits import check_concurrency
 
     levels: list[int] = []
     for part in (t.strip() for t in text.split(",")):
@@ -64,12 +65,10 @@ def concurrency_levels(text: str) -> tuple[int, ...]:
         if end < start:
             raise argparse.ArgumentTypeError(f"concurrency range {part!r} runs backwards")
         span = range(start, end + 1, step)
-        if len(levels) + len(span) > LIMITS.max_concurrency_levels or end > LIMITS.max_concurrency:
-            raise argparse.ArgumentTypeError(
-                f"--concurrency {text!r}: at most {LIMITS.max_concurrency_levels} levels of at "
-                f"most {LIMITS.max_concurrency} requests in flight (max_concurrency_levels, "
-                "max_concurrency in the limits)"
-            )
+        try:
+            check_concurrency(len(levels) + len(span), end)
+        except LimitError as exc:
+            raise argparse.ArgumentTypeError(f"--concurrency {text!r}: {exc}") from None
         levels += span
     return tuple(dict.fromkeys(levels))
 

@@ -150,6 +150,9 @@ def check_arguments(args: argparse.Namespace) -> None:
         from ..data.datasets import check_spec
 
         check_spec(data)
+    check_first = getattr(args, "check_first", None)  # a command's own settings come first
+    if check_first is not None:
+        check_first(args)
     _check_model(args)
 
 

@@ -123,7 +123,12 @@ def register(subparsers) -> None:
         help="answer infer requests through ASGI like every other route, not inside the HTTP "
         "protocol (serve/fastpath); same answers, more CPU per request",
     )
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, check_first=_check_settings)  # before the model is looked for
+
+
+def _check_settings(args: argparse.Namespace) -> None:
+    fix = f"give at most --max-body-mb {_MAX_BODY_MB}"
+    check_size("--max-body-mb", args.max_body_mb, _MAX_BODY_MB, "max_body_bytes (MiB)", fix)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -138,8 +143,7 @@ def run(args: argparse.Namespace) -> int:
         ) from None
     from ..runtimes import get_entry, load_runtime
 
-    fix = f"give at most --max-body-mb {_MAX_BODY_MB}"
-    check_size("--max-body-mb", args.max_body_mb, _MAX_BODY_MB, "max_body_bytes (MiB)", fix)
+    _check_settings(args)
     settings = ServeSettings(
         host=args.host,
         port=args.port,
