@@ -37,7 +37,7 @@ from .options import describe, parse_options
 ENTRY_POINT_GROUP = "lenet_deploy.runtimes"
 #: Modules of this package that hold built-in runtimes, in display order. A new engine family
 #: is one module here plus its name in this tuple.
-BUILTIN_MODULES = ("pytorch", "ort", "openvino", "remote")
+BUILTIN_MODULES = ("pytorch", "ort", "openvino", "remote", "ort_web")
 
 Factory = Callable[..., Runtime]
 #: Returns None when the runtime can run here, else the reason it cannot (with the fix).
