@@ -40,12 +40,12 @@ from .base import Runtime
 from .registry import RuntimeEntry, register_runtime
 
 NAME = "ort-web"
-#: Where ``npm ci --prefix web`` puts onnxruntime-web: the default ``dist`` is this folder of
-#: the source checkout (an editable install), else of the current folder (an installed copy run
-#: from a checkout, as CI does).
-NPM_DIST = "web/node_modules/onnxruntime-web/dist"
+#: The default ``dist``: $LENET_DEPLOY_ORT_WEB_DIST, else where ``npm ci --prefix web`` puts
+#: onnxruntime-web in the source checkout (an editable install), else in the current folder.
+DIST_ENV, NPM_DIST = "LENET_DEPLOY_ORT_WEB_DIST", "web/node_modules/onnxruntime-web/dist"
 REPO_DIST = Path(__file__).resolve().parents[2] / NPM_DIST
-NPM_FIX = "run 'npm ci --prefix web' in the lenet-deploy repository, or pass dist=PATH"
+NPM_FIX = (f"run 'npm ci --prefix web' in the lenet-deploy repository (for a copy not installed "
+           f"from it: set {DIST_ENV} to its {NPM_DIST}), or pass dist=PATH")  # fmt: skip
 PAGE = Path(__file__).with_name("ort_web_static") / "page.html"
 #: The onnxruntime-web build each backend loads unless ``build`` says otherwise. ort.min.js
 #: runs WebGPU through its JS kernels; ort.webgpu.min.js is the native WebGPU EP.
@@ -75,8 +75,8 @@ _HEADERS = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-
 class OrtWebOptions:
     """``ort-web``: ``backend`` (wasm, or webgpu where the browser offers an adapter), ``build``
     (the onnxruntime-web script; None: ort.wasm.min.js for wasm, ort.min.js for webgpu),
-    ``threads`` (wasm threads), ``dist`` (onnxruntime-web's dist folder; None: ``NPM_DIST`` of
-    the repository) and ``chromium`` (the browser: a path or a name on PATH)."""
+    ``threads`` (wasm threads), ``dist`` (onnxruntime-web's dist folder; None: see
+    ``DIST_ENV``) and ``chromium`` (the browser: a path or a name on PATH)."""
 
     backend: Literal["wasm", "webgpu"] = "wasm"
     build: Build | None = None
@@ -106,8 +106,8 @@ def probe(options: OrtWebOptions = OrtWebOptions()) -> str | None:
 
 
 def _dist(options: OrtWebOptions) -> Path:
-    if options.dist:
-        return Path(options.dist)
+    if options.dist or os.environ.get(DIST_ENV):
+        return Path(options.dist or os.environ[DIST_ENV])
     return next((p for p in (REPO_DIST, Path(NPM_DIST).resolve()) if p.is_dir()), REPO_DIST)
 
 

@@ -59,12 +59,16 @@ def test_missing_onnxruntime_web_names_npm_ci(tmp_path, monkeypatch):
     monkeypatch.setattr(ort_web, "missing_reason", lambda *_: None)  # as if [web] were installed
     monkeypatch.setattr(ort_web, "REPO_DIST", tmp_path / "no-checkout")
     monkeypatch.chdir(tmp_path)  # nor a checkout in the current folder
+    monkeypatch.delenv(ort_web.DIST_ENV, raising=False)
     options = {"chromium": sys.executable}  # any executable: the probe only looks it up
     with pytest.raises(RuntimeUnavailableError) as refused:
         get_entry("ort-web").create(tmp_path, options)
     message = str(refused.value)
     assert message.startswith("ort-web: onnxruntime-web's ort.wasm.min.js is not in")
     assert "npm ci --prefix web" in message and "dist=PATH" in message
+    assert ort_web.DIST_ENV in message
+    monkeypatch.setenv(ort_web.DIST_ENV, str(ort_web.REPO_DIST.parent / "elsewhere"))
+    assert "elsewhere; run 'npm ci" in probe(OrtWebOptions(**options))
     native = OrtWebOptions(
         backend="webgpu", build="ort.webgpu.min.js", dist=str(tmp_path), **options
     )
