@@ -84,6 +84,13 @@ def register(subparsers) -> None:
         action="store_false",
         help="no browser page (GET /) and no /v1/predict, /v1/info; OIP v2 endpoints only",
     )
+    p.add_argument(
+        "--no-fast-path",
+        dest="fast_path",
+        action="store_false",
+        help="answer infer requests through ASGI like every other route, not inside the HTTP "
+        "protocol (serve/fastpath); same answers, more CPU per request",
+    )
     p.set_defaults(func=run)
 
 
@@ -109,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_mb * 2**20,
         ui=args.ui,
         cpus=args.cpus,
+        fast_path=args.fast_path,
     )
     if args.cpus is not None:  # before the runtime starts its threads: they inherit it
         from ..bench.machine import pin_process

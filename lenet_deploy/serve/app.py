@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import types
 from collections.abc import Callable, Sequence
 
 from starlette.applications import Starlette
-from starlette.datastructures import State
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -69,7 +69,9 @@ def create_app(
     ]
     app = OipApp(routes=routes, lifespan=_lifespan(runtime, settings))
     app.infer = infer
-    app.state = _ServeState()
+    # A plain namespace in place of starlette's State: the infer path reads several attributes
+    # on every request, and State finds each through __getattr__.
+    app.state = types.SimpleNamespace()
     app.state.settings = settings
     app.state.metrics = ServerMetrics()
     app.state.runtime = runtime if isinstance(runtime, Runtime) else None
@@ -83,19 +85,6 @@ def create_app(
 
         app.router.routes.extend(server_ui_routes(app.state))
     return app
-
-
-class _ServeState(State):
-    """``app.state`` that also keeps each attribute as a plain instance attribute: the infer
-    path reads several on every request, and ``State`` finds each through ``__getattr__``."""
-
-    def __setattr__(self, key: str, value) -> None:
-        self._state[key] = value
-        object.__setattr__(self, key, value)
-
-    def __delattr__(self, key: str) -> None:
-        del self._state[key]
-        object.__delattr__(self, key)
 
 
 def _lifespan(source: RuntimeSource, settings: ServeSettings):

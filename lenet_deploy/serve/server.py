@@ -10,6 +10,7 @@ import uvicorn
 from ..bench.machine import format_cpus
 from ..runtimes.base import Runtime
 from .app import ServeSettings, create_app
+from .listen import bind_socket
 
 
 def run_server(
@@ -24,7 +25,9 @@ def run_server(
     the real port when ``settings.port`` is 0. The caller keeps ownership of ``runtime``.
     """
     settings = settings or ServeSettings()
+    sock = bind_socket(settings.host, settings.port)
     app = create_app(runtime, settings)
+    protocol, protocol_note = http_protocol(app, settings)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -34,7 +37,7 @@ def run_server(
         # No X-Forwarded-* rewriting: nothing here reads the client address or scheme, and it
         # is a pass over the headers of every request.
         proxy_headers=False,
-        http=_http_protocol(app),
+        http=protocol,
         lifespan="on",
         timeout_graceful_shutdown=settings.drain_timeout_s,
     )
@@ -44,19 +47,25 @@ def run_server(
         f"{getattr(runtime, 'path', 'in-process model')})"
     )
     server.settings = settings
+    server.protocol_note = protocol_note
     server.app_state = app.state
-    server.run()
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
     return 0 if server.started else 1
 
 
-def _http_protocol(app):
-    """uvicorn's httptools protocol with the infer fast path and each response sent in one
-    write, where httptools is installed; otherwise uvicorn's own choice."""
-    try:
-        from .fastpath.protocol import fast_infer_protocol
-    except ImportError:  # no httptools: uvicorn falls back to h11
-        return "auto"
-    return fast_infer_protocol(app.infer)
+def http_protocol(app, settings: ServeSettings) -> tuple[object, str]:
+    """(uvicorn's ``http=``, a note for the start-up line): the fast path (serve/fastpath, the
+    one seam) when asked for and its uvicorn internals are all there, else uvicorn's own
+    protocol with the note saying why."""
+    if not settings.fast_path:
+        return "auto", "fast path off (--no-fast-path)"
+    from .fastpath import install
+
+    protocol, why = install(app.infer)
+    return (protocol, "") if protocol is not None else ("auto", why)
 
 
 class _Server(uvicorn.Server):
@@ -72,6 +81,7 @@ class _Server(uvicorn.Server):
         self.describe = ""
         self.settings = ServeSettings()
         self.app_state = None
+        self.protocol_note = ""
 
     async def startup(self, sockets=None) -> None:
         await super().startup(sockets)
@@ -85,6 +95,7 @@ class _Server(uvicorn.Server):
             f"max queue {s.max_queue})"
             + (f"; on CPU {format_cpus(s.cpus)}" if s.cpus else "")
             + (f"; browser page at http://{host}:{port}/" if s.ui else "")
+            + (f"; {self.protocol_note}" if self.protocol_note else "")
         )
 
     def handle_exit(self, sig: int, frame) -> None:

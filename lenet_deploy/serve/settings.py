@@ -25,4 +25,5 @@ class ServeSettings:
     drain_timeout_s: float = 30.0  # SIGTERM: longest wait for in-flight requests
     ui: bool = True  # the drawing page and /v1/predict, /v1/info (serve/ui.py)
     max_image_pixels: int = 1024 * 1024  # /v1/predict: larger images get 400 undecoded
+    fast_path: bool = True  # infer answered inside the HTTP protocol (serve/fastpath)
     cpus: tuple[int, ...] | None = None  # the CPUs the server was pinned to (--cpus), if any

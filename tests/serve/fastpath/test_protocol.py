@@ -20,7 +20,7 @@ from lenet_deploy.bench.loadtest import decode_logits, encode_body  # noqa: E402
 from lenet_deploy.errors import LenetDeployError  # noqa: E402
 from lenet_deploy.runtimes import load_runtime  # noqa: E402
 from lenet_deploy.serve.app import ServeSettings, _load, create_app  # noqa: E402
-from lenet_deploy.serve.server import _http_protocol  # noqa: E402
+from lenet_deploy.serve.server import http_protocol  # noqa: E402
 
 PATH = b"/v2/models/lenet/infer"
 
@@ -94,7 +94,7 @@ def _run(runtime, script, settings=None):
         await _load(app.state, runtime, s)
         state = ServerState()
         state.default_headers = [(b"date", b"Sat, 28 Nov 2026 10:00:00 GMT"), (b"server", b"x")]
-        protocol = _http_protocol(app)(
+        protocol = http_protocol(app, s)[0](
             config=config, server_state=state, app_state={}, _loop=asyncio.get_running_loop()
         )
         transport = FakeTransport()

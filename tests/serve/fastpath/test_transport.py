@@ -73,10 +73,11 @@ def test_the_server_speaks_through_it():
 
     from lenet_deploy.serve.fastpath.protocol import FastInferProtocol
     from lenet_deploy.serve.fastpath.transport import OneWriteProtocol
-    from lenet_deploy.serve.server import _http_protocol
+    from lenet_deploy.serve.server import ServeSettings, http_protocol
 
     endpoint = object()
-    protocol = _http_protocol(SimpleNamespace(infer=endpoint))
+    protocol, note = http_protocol(SimpleNamespace(infer=endpoint), ServeSettings())
+    assert note == ""
     assert issubclass(protocol, FastInferProtocol) and issubclass(protocol, OneWriteProtocol)
     assert protocol.endpoint is endpoint  # httptools is part of the serve extra
 
