@@ -71,6 +71,7 @@ def server(exported_dir):
             proc.wait()
 
 
+@pytest.mark.slow
 def test_client_talks_to_lenet_deploy_serve(server, exported_dir, digits, tmp_path):
     from lenet_deploy.images.recipe import load_images
     from lenet_deploy.runtimes import load_runtime
@@ -112,6 +113,7 @@ def test_client_talks_to_lenet_deploy_serve(server, exported_dir, digits, tmp_pa
         assert row[0]["label"] == str(int(np.argmax(logits)))
 
 
+@pytest.mark.slow
 def test_client_reports_an_unreachable_server_in_one_line(tmp_path):
     x = np.zeros((1, 1, 32, 32), np.float32)
     x[0, 0, 4:28, 14:18] = 1.0  # a stroke: a digit the client sends, so it meets the network

@@ -46,6 +46,7 @@ def test_dry_run_prints_the_plan_with_python3_by_default():
     assert "refuse" in steps and "gpu-no-skip" in steps
 
 
+@pytest.mark.slow
 def test_without_a_gpu_it_fails_fast_with_a_summary(tmp_path):
     if gpu_here():
         pytest.skip("this machine has a GPU")
@@ -74,6 +75,7 @@ def junit_file(tmp_path, cases):
     return path
 
 
+@pytest.mark.slow
 def test_a_skipped_gpu_test_fails_the_check(tmp_path):
     assert helper("junit", junit_file(tmp_path, [("a", ""), ("b", "")])).returncode == 0
     proc = helper("junit", junit_file(tmp_path, [("a", ""), ("b", '<skipped message="no GPU"/>')]))
@@ -82,6 +84,7 @@ def test_a_skipped_gpu_test_fails_the_check(tmp_path):
     assert helper("junit", junit_file(tmp_path, [])).returncode == 1  # no test ran
 
 
+@pytest.mark.slow
 def test_parity_needs_both_cuda_runtimes_compared(tmp_path):
     path = tmp_path / "parity.json"
     record = {"runtime": "torch-cuda", "status": "passed", "max_abs_diff": 1.9e-6, "reason": ""}
@@ -92,6 +95,7 @@ def test_parity_needs_both_cuda_runtimes_compared(tmp_path):
     assert helper("parity", path, "torch-cuda").returncode == 0
 
 
+@pytest.mark.slow
 def test_summary_is_pass_only_when_every_step_passed(tmp_path):
     (tmp_path / "steps.tsv").write_text("env\tPASS\texit 0\nbench-ort-cuda\tPASS\texit 0\n")
     measurement = {
@@ -112,6 +116,7 @@ def test_summary_is_pass_only_when_every_step_passed(tmp_path):
     assert (tmp_path / "summary.txt").read_text().splitlines()[-1] == "FAIL"
 
 
+@pytest.mark.slow
 def test_negative_control_and_placement_here(exported_dir, tmp_path):
     if gpu_here():
         pytest.skip("this machine has a GPU")

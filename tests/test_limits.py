@@ -5,10 +5,10 @@ import pytest
 from lenet_deploy.limits import LIMITS, LimitError, check_number, check_size, check_tolerances
 
 
-def test_readme_states_every_limit_with_its_value():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+def test_the_limits_page_states_every_limit_with_its_value():
+    page = (Path(__file__).resolve().parents[1] / "docs" / "limits.md").read_text()
     for name, value in LIMITS.describe():
-        row = next((line for line in readme.splitlines() if line.startswith(f"| `{name}`")), "")
+        row = next((line for line in page.splitlines() if line.startswith(f"| `{name}`")), "")
         assert f"{value:,}" in row, (name, value, row)
 
 

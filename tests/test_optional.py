@@ -62,6 +62,7 @@ def test_a_broken_installed_module_is_not_reported_as_missing(tmp_path, monkeypa
         (("export", "--checkpoint", "lenet.pt"), "needs torch"),
     ],
 )
+@pytest.mark.slow
 def test_torch_commands_name_the_train_extra(tmp_path, args, fragment):
     proc = run_without_torch(*args, "--out", str(tmp_path / "x"), cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
@@ -69,6 +70,7 @@ def test_torch_commands_name_the_train_extra(tmp_path, args, fragment):
     assert fragment in proc.stderr and "pip install 'lenet-deploy[train]'" in proc.stderr
 
 
+@pytest.mark.slow
 def test_without_torch_runtimes_predict_and_package_work(exported_dir, tmp_path):
     proc = run_without_torch("runtimes", "--json")
     assert proc.returncode == 0, proc.stderr

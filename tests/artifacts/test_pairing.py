@@ -7,6 +7,7 @@ from lenet_deploy.errors import ArtifactError, ArtifactKindError
 from lenet_deploy.artifacts.pairing import is_checkpoint_path, pair
 
 
+@pytest.mark.slow
 def test_directory_pairs_its_own_files(exported_dir):
     files = pair(exported_dir)
     assert files.onnx == exported_dir / "lenet.onnx"

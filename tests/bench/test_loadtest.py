@@ -34,6 +34,7 @@ def test_bodies_round_trip_through_the_response_decoder():
     np.testing.assert_array_equal(decode_logits(response, None), [[0.5, 1.0]])
 
 
+@pytest.mark.slow
 def test_unreachable_server_is_one_clear_error():
     with pytest.raises(LenetDeployError, match="cannot reach 127.0.0.1:1"):
         load_test("http://127.0.0.1:1/v2/models/lenet", (1,), 0.2)

@@ -144,6 +144,7 @@ def test_named_unavailable_runtime_is_refused():
     assert "ort-cpu" in chosen and missing[0] in skipped and missing[0] not in chosen
 
 
+@pytest.mark.slow
 def test_output_files_parse_and_carry_every_field(tmp_path):
     result = BenchResult(
         [synthetic([1, 2, 3]), synthetic([2, 3, 4], batch=8)],
@@ -167,6 +168,7 @@ def test_output_files_parse_and_carry_every_field(tmp_path):
     assert (tmp_path / "b.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_cli_smoke(exported_dir, tmp_path):
     out = tmp_path / "bench.json"
     proc = run_cli(
@@ -202,6 +204,7 @@ def test_cli_smoke(exported_dir, tmp_path):
     assert all(m["iterations"] == 5 for m in payload["measurements"])
 
 
+@pytest.mark.slow
 def test_cli_named_unavailable_runtime(exported_dir, tmp_path):
     rows = {a.name: a for a in available_runtimes()}
     if rows["ort-cuda"]:
@@ -214,6 +217,7 @@ def test_cli_named_unavailable_runtime(exported_dir, tmp_path):
     assert proc.returncode == 2 and proc.stdout == "" and not out.exists()
 
 
+@pytest.mark.slow
 def test_cli_bad_arguments(exported_dir, tmp_path):
     proc = run_cli("bench", "--model", str(exported_dir), "--batch-sizes", "1,0")
     assert proc.returncode == 2 and "batch sizes must be >= 1" in proc.stderr

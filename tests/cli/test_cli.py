@@ -53,6 +53,7 @@ def test_help_lists_every_command_without_importing_torch():
     assert "NOTORCH" in out and "NOORT" in out
 
 
+@pytest.mark.slow
 def test_train_cli_writes_artifacts(tmp_path):
     proc = run_cli("train", "--epochs", "1", "--quiet", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
@@ -61,12 +62,14 @@ def test_train_cli_writes_artifacts(tmp_path):
     assert metrics["epochs"] == 1 and metrics["dataset"] == "mnist5k"  # the default
 
 
+@pytest.mark.slow
 def test_unknown_dataset(tmp_path):
     proc = run_cli("train", "--data", "cifar10", "--out", str(tmp_path))
     assert_one_line_error(proc, "unknown dataset 'cifar10'")
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_missing_mnist_directory(tmp_path):
     proc = run_cli("train", "--data", f"mnist:{tmp_path / 'nope'}", "--out", str(tmp_path))
     assert_one_line_error(proc, "does not exist", "mnist:DIR")
@@ -85,6 +88,7 @@ def test_bad_number_is_a_usage_error():
     assert proc.returncode == 2 and "positive integer" in proc.stderr
 
 
+@pytest.mark.slow
 def test_runtimes_table_lists_all_with_reasons():
     proc = run_cli("runtimes")
     assert proc.returncode == 0, proc.stderr
@@ -111,6 +115,7 @@ def sample_files(tmp_path_factory, digits):
     return folder, digits.y_test[:4]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("runtime", ["ort-cpu", "torch-cpu", "ov-cpu"])
 def test_predict_prints_label_and_probability(exported_dir, sample_files, runtime):
     folder, labels = sample_files
@@ -131,6 +136,7 @@ def test_predict_prints_label_and_probability(exported_dir, sample_files, runtim
     assert sum(p == t for p, t in zip(predicted, labels, strict=True)) >= 3
 
 
+@pytest.mark.slow
 def test_predict_json(exported_dir, sample_files):
     folder, labels = sample_files
     proc = run_cli("predict", "--json", "--model", str(exported_dir), str(folder / "three.npy"))
@@ -141,6 +147,7 @@ def test_predict_json(exported_dir, sample_files):
         assert abs(sum(rec["probabilities"]) - 1) < 1e-4
 
 
+@pytest.mark.slow
 def test_predict_reports_no_digit_and_exits_1(exported_dir, tmp_path, sample_files):
     from PIL import Image
 
@@ -166,6 +173,7 @@ def test_predict_reports_no_digit_and_exits_1(exported_dir, tmp_path, sample_fil
     assert proc.returncode == 1 and rec["digit_found"] is False and rec["label"] is None
 
 
+@pytest.mark.slow
 def test_predict_bad_files(exported_dir, tmp_path, sample_files):
     folder, _ = sample_files
     (tmp_path / "notes.txt").write_text("hello")
@@ -180,6 +188,7 @@ def test_predict_bad_files(exported_dir, tmp_path, sample_files):
     assert proc.stdout == ""  # every file is checked before any prediction is printed
 
 
+@pytest.mark.slow
 def test_predict_unknown_runtime(exported_dir, sample_files):
     folder, _ = sample_files
     proc = run_cli(
@@ -188,6 +197,7 @@ def test_predict_unknown_runtime(exported_dir, sample_files):
     assert_one_line_error(proc, "unknown runtime 'nope'", "ort-cpu")
 
 
+@pytest.mark.slow
 def test_predict_unavailable_runtime(exported_dir, sample_files):
     from lenet_deploy.runtimes import available_runtimes
 
@@ -207,6 +217,7 @@ def test_predict_unavailable_runtime(exported_dir, sample_files):
     assert proc.returncode == 2 and proc.stdout == ""
 
 
+@pytest.mark.slow
 def test_runtime_option_is_typed_and_checked(exported_dir):
     proc = run_cli(
         "verify",

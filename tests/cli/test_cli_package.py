@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import assert_one_line_error, run_cli
 
 
+@pytest.mark.slow
 def test_package_writes_a_triton_repository(exported_dir, tmp_path):
     out = tmp_path / "model_repository"
     proc = run_cli(
@@ -34,6 +36,7 @@ def test_package_writes_a_triton_repository(exported_dir, tmp_path):
     assert "max_batch_size: 64" in config and "max_queue_delay_microseconds: 250" in config
 
 
+@pytest.mark.slow
 def test_package_kserve_and_gpu_tensorrt(exported_dir, tmp_path):
     out = tmp_path / "deploy"
     proc = run_cli(
@@ -56,6 +59,7 @@ def test_package_kserve_and_gpu_tensorrt(exported_dir, tmp_path):
     assert 'value: "FP16"' in (out / "model_repository/lenet/config.pbtxt").read_text()
 
 
+@pytest.mark.slow
 def test_package_errors_are_one_line(exported_dir, tmp_path):
     out = str(tmp_path / "r")
     args = ("package", "--model", str(exported_dir), "--out", out)

@@ -23,6 +23,7 @@ def onnxruntime_logged(text: str) -> bool:
     return any(mark in text for mark in ("\x1b[", "[E:onnxruntime", "EP Error", "Falling back"))
 
 
+@pytest.mark.slow
 def test_runtimes_json_is_only_json(cuda_reason):
     proc = run_cli("runtimes", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -36,6 +37,7 @@ def test_runtimes_json_is_only_json(cuda_reason):
     assert not onnxruntime_logged(proc.stdout + proc.stderr), proc.stderr
 
 
+@pytest.mark.slow
 def test_refused_ort_cuda_prints_nothing_to_stdout(cuda_reason, exported_dir, tmp_path):
     image = tmp_path / "zeros.npy"
     np.save(image, np.zeros((1, 1, 32, 32), np.float32))

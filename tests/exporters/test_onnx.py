@@ -22,6 +22,7 @@ def exported(request, trained_dir, digits, tmp_path_factory):
     return request.param, path, report
 
 
+@pytest.mark.slow
 def test_round_trip_is_one_self_contained_file(exported):
     exporter, path, report = exported
     assert (
@@ -46,6 +47,7 @@ def test_round_trip_is_one_self_contained_file(exported):
     assert proto.opset_import[0].version == report.opset == 20
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch", [1, 3, 7, 1000])
 def test_exported_file_matches_torch(exported, trained_dir, digits, batch):
     _, path, _ = exported
@@ -108,6 +110,7 @@ def _altered(path, scale=1.01):
     return proto
 
 
+@pytest.mark.slow
 def test_altered_weight_fails_the_parity_gate(exported, trained_dir, digits):
     _, path, _ = exported
     model, _ = load_checkpoint(trained_dir / "lenet.pt")
@@ -118,6 +121,7 @@ def test_altered_weight_fails_the_parity_gate(exported, trained_dir, digits):
     )
 
 
+@pytest.mark.slow
 def test_nan_output_fails_the_parity_gate(exported, trained_dir, digits, monkeypatch):
     """A NaN logit is a failure in the gate as in verify (``diff > tol`` is False for NaN)."""
     _, path, _ = exported
@@ -182,6 +186,7 @@ def _inject_parity(monkeypatch):
         (_inject_parity, "parity"),
     ],
 )
+@pytest.mark.slow
 def test_failed_gate_leaves_existing_file_intact(good_file, digits, monkeypatch, inject, gate):
     path, before = good_file
     inject(monkeypatch)
@@ -194,6 +199,7 @@ def test_failed_gate_leaves_existing_file_intact(good_file, digits, monkeypatch,
     assert list(path.parent.iterdir()) == [path]
 
 
+@pytest.mark.slow
 def test_every_failed_gate_is_reported(good_file, digits, monkeypatch):
     path, before = good_file
     for inject in (_inject_checker, _inject_shapes, _inject_parity):
@@ -204,6 +210,7 @@ def test_every_failed_gate_is_reported(good_file, digits, monkeypatch):
     assert path.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_plain_state_dict_says_none_and_bakes_mean_std(tmp_path, digits):
     net = LeNet().eval()
     torch.save(net.state_dict(), tmp_path / "tut.pt")
@@ -249,6 +256,7 @@ def test_unsupported_opset_and_exporter(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_opset_is_honoured_and_recorded(tmp_path, digits):
     report = export_onnx(
         LeNet(),
@@ -275,12 +283,14 @@ def _assert_untouched(existing):
     assert list(existing.parent.iterdir()) == [existing]
 
 
+@pytest.mark.slow
 def test_cli_missing_checkpoint(tmp_path, existing):
     proc = run_cli("export", "--checkpoint", str(tmp_path / "nope.pt"), "--out", str(existing))
     assert_one_line_error(proc, "not found", "lenet-deploy train")
     _assert_untouched(existing)
 
 
+@pytest.mark.slow
 def test_cli_other_architecture(tmp_path, existing):
     other = torch.nn.Sequential(torch.nn.Linear(4, 2))
     torch.save(other.state_dict(), tmp_path / "other.pt")
@@ -289,6 +299,7 @@ def test_cli_other_architecture(tmp_path, existing):
     _assert_untouched(existing)
 
 
+@pytest.mark.slow
 def test_cli_wrong_shapes(tmp_path, existing):
     sd = LeNet().state_dict()
     sd["conv1.weight"] = torch.zeros(8, 1, 5, 5)
@@ -298,6 +309,7 @@ def test_cli_wrong_shapes(tmp_path, existing):
     _assert_untouched(existing)
 
 
+@pytest.mark.slow
 def test_cli_not_a_checkpoint(tmp_path, existing):
     (tmp_path / "notes.pt").write_text("hello")
     proc = run_cli("export", "--checkpoint", str(tmp_path / "notes.pt"), "--out", str(existing))
@@ -305,6 +317,7 @@ def test_cli_not_a_checkpoint(tmp_path, existing):
     _assert_untouched(existing)
 
 
+@pytest.mark.slow
 def test_cli_unwritable_output(trained_dir, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -318,6 +331,7 @@ def test_cli_unwritable_output(trained_dir, tmp_path):
     assert_one_line_error(proc, "cannot write to output directory")
 
 
+@pytest.mark.slow
 def test_cli_unsupported_opset(trained_dir, existing):
     proc = run_cli(
         "export",
@@ -332,6 +346,7 @@ def test_cli_unsupported_opset(trained_dir, existing):
     _assert_untouched(existing)
 
 
+@pytest.mark.slow
 def test_cli_gate_failure_lists_every_check_once(good_file, digits, monkeypatch, capsys):
     """Real gates fail (no mocked exporter): each failure is printed once, plus one error line."""
     from lenet_deploy import cli
@@ -355,6 +370,7 @@ def test_cli_gate_failure_lists_every_check_once(good_file, digits, monkeypatch,
     assert path.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_cli_default_checkpoint_is_trained_first(tmp_path, monkeypatch, capsys):
     import functools
 
@@ -373,6 +389,7 @@ def test_cli_default_checkpoint_is_trained_first(tmp_path, monkeypatch, capsys):
     assert "all 3 gates passed" in out
 
 
+@pytest.mark.slow
 def test_cli_mean_needs_std(trained_dir, tmp_path):
     proc = run_cli(
         "export",

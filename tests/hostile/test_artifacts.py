@@ -122,6 +122,7 @@ with _io.atomic_paths([{str(out / "lenet.pt")!r}, {str(out / "metrics.json")!r}]
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
 
 
+@pytest.mark.slow
 def test_concurrent_pair_writers_never_interleave(tmp_path):
     """Two processes commit (checkpoint, metrics-with-its-sha) pairs into one folder at once;
     the directory lock keeps every committed pair consistent."""

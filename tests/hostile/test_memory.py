@@ -28,6 +28,7 @@ def _zip_with_lying_member(path, declared: int, inflated: int) -> None:
         info.file_size = declared  # the central directory (what readers trust) now lies
 
 
+@pytest.mark.slow
 def test_zip_bomb_checkpoint_declared_size_is_refused_in_bounded_memory(tmp_path):
     bomb = tmp_path / "bomb.pt"
     _zip_with_lying_member(bomb, declared=0xF000_0000, inflated=1 << 20)  # claims 3.75 GiB
@@ -61,6 +62,7 @@ def _idx_header(count: int, *dims: int) -> bytes:
     return bytes([0, 0, 8, 1 + len(dims)]) + struct.pack(f">{1 + len(dims)}I", count, *dims)
 
 
+@pytest.mark.slow
 def test_gzip_bomb_mnist_stays_bounded(tmp_path):
     """The header claims a real MNIST size; the stream inflates to far more. Reading stops at
     the claim plus one byte, and the file is refused."""
@@ -179,6 +181,7 @@ def test_api_batches_reach_the_engine_in_bounded_chunks():
     np.testing.assert_array_equal(out, x.reshape(n, -1)[:, :10])
 
 
+@pytest.mark.slow
 def test_predict_memory_does_not_grow_with_the_number_of_images(tmp_path, exported_dir):
     """predict over 15,000 images peaks within a few MB of predict over 5,000: the file is read,
     preprocessed and run in chunks, and text output is streamed."""

@@ -130,6 +130,7 @@ def test_ascii_only_stdout_gets_ascii_marks():
     assert proc.stdout.decode("ascii").strip() == "ort-cpu ok torch FAIL ?"
 
 
+@pytest.mark.slow
 def test_closed_pipe_exits_quietly(tmp_path, exported_dir):
     """``predict many.npy | head -1``: no traceback, exit 141, the first line was delivered."""
     np.save(tmp_path / "many.npy", np.zeros((6000, 28, 28), np.uint8))
@@ -176,6 +177,7 @@ def test_onnx_refused_at_run_time_is_one_line(capsys, tmp_path):
     assert proc.returncode == 2 and "onnxruntime failed to run" in error_line(proc)
 
 
+@pytest.mark.slow
 def test_fifo_checkpoint_is_refused_without_hanging(tmp_path):
     fifo = tmp_path / "lenet.pt"
     os.mkfifo(fifo)

@@ -52,6 +52,7 @@ def _write(folder: Path, suffix: str, data: bytes) -> Path:
 _IDX = bytes([0, 0, 8, 3]) + (2).to_bytes(4, "big") + (4).to_bytes(4, "big") * 2 + bytes(32)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(edits=edits, cut=cuts, gz=st.booleans())
 def test_idx_reader(fuzz_dir, edits, cut, gz):
@@ -93,6 +94,7 @@ def checkpoint_bytes(trained_dir) -> bytes:
     return (trained_dir / "lenet.pt").read_bytes()
 
 
+@pytest.mark.slow
 @FUZZ
 @given(edits=edits, cut=st.one_of(st.none(), st.integers(0, 300_000)))
 def test_checkpoint_reader(fuzz_dir, checkpoint_bytes, edits, cut):
@@ -115,6 +117,7 @@ def _png_bytes() -> bytes:
     return buf.getvalue()
 
 
+@pytest.mark.slow
 @FUZZ
 @given(edits=edits, cut=st.one_of(st.none(), st.integers(0, 120)))
 def test_picture_reader(fuzz_dir, edits, cut):

@@ -1,8 +1,10 @@
 import json
 
+import pytest
 from conftest import run_cli
 
 
+@pytest.mark.slow
 def test_pipeline_end_to_end(tmp_path):
     out = tmp_path / "artifacts"
     report = tmp_path / "report.json"

@@ -39,6 +39,7 @@ def test_parameter_count_matches_tutorial():
     assert count_parameters(DeployableLeNet()) == 61_706
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [1, 3])
 def test_output_shape(n):
     out = DeployableLeNet().eval()(torch.rand(n, 1, 32, 32))
@@ -53,6 +54,7 @@ def test_layer_shapes_are_the_tutorials():
     assert net.fc3.out_features == 10
 
 
+@pytest.mark.slow
 def test_tutorial_weights_import_and_compute_the_same():
     torch.manual_seed(1)
     tutorial = TutorialNet().eval()
@@ -61,6 +63,7 @@ def test_tutorial_weights_import_and_compute_the_same():
     torch.testing.assert_close(model(x), tutorial(x), rtol=0, atol=0)
 
 
+@pytest.mark.slow
 def test_normalisation_lives_in_the_model():
     torch.manual_seed(0)
     net = LeNet().eval()

@@ -9,6 +9,7 @@ from lenet_deploy.model.lenet import load_checkpoint
 from lenet_deploy.model.train import TrainConfig, fit, train
 
 
+@pytest.mark.slow
 def test_few_steps_lower_the_loss(digits):
     result = fit(TrainConfig(epochs=3, seed=0), digits)
     losses = [h["loss"] for h in result.history]
@@ -16,6 +17,7 @@ def test_few_steps_lower_the_loss(digits):
     assert result.test_accuracy > 0.5
 
 
+@pytest.mark.slow
 def test_default_dataset_is_mnist5k_and_learns_from_a_subset():
     import dataclasses
 
@@ -28,6 +30,7 @@ def test_default_dataset_is_mnist5k_and_learns_from_a_subset():
     assert result.test_accuracy > 0.5  # 500 images, 3 epochs; chance is 0.1
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights(digits):
     a = fit(TrainConfig(epochs=1, seed=3), digits).model.state_dict()
     b = fit(TrainConfig(epochs=1, seed=3), digits).model.state_dict()
@@ -48,6 +51,7 @@ def test_train_writes_checkpoint_and_metrics(trained_dir):
     assert 0 < float(model.mean) < 1 and float(model.std) > 0
 
 
+@pytest.mark.slow
 def test_failure_mid_run_keeps_existing_checkpoint(tmp_path, monkeypatch):
     train(TrainConfig(data="digits", epochs=1), tmp_path)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
@@ -66,6 +70,7 @@ def test_failure_mid_run_keeps_existing_checkpoint(tmp_path, monkeypatch):
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
+@pytest.mark.slow
 def test_failure_while_saving_keeps_existing_checkpoint(tmp_path, monkeypatch):
     train(TrainConfig(data="digits", epochs=1), tmp_path)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
@@ -87,6 +92,7 @@ def test_unwritable_output_fails_before_training(tmp_path):
         train(TrainConfig(epochs=1), blocker / "sub")
 
 
+@pytest.mark.slow
 def test_progress_reports_steps_done_and_total(digits):
     calls = []
     fit(TrainConfig(epochs=1, batch_size=500), digits, progress=lambda *a: calls.append(a))
@@ -94,6 +100,7 @@ def test_progress_reports_steps_done_and_total(digits):
     assert calls == [(i, steps) for i in range(1, steps + 1)]
 
 
+@pytest.mark.slow
 def test_training_uses_its_thread_setting_and_restores_the_callers():
     import torch
 

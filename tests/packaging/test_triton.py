@@ -40,6 +40,7 @@ def _combinations():
 VARIANTS = list(_combinations())
 
 
+@pytest.mark.slow
 def test_every_variant_is_valid_triton_config_with_the_requested_values():
     schema = triton.triton_schema()
     kinds = {"cpu": "KIND_CPU", "gpu": "KIND_GPU"}
@@ -124,6 +125,7 @@ def test_settings_refuse_inconsistent_options(kwargs, fragment):
     assert fragment in str(info.value)
 
 
+@pytest.mark.slow
 def test_schema_is_loaded_without_importing_tritonclient_grpc():
     code = (
         "import sys\n"

@@ -50,6 +50,7 @@ def test_contract_covers_every_builtin():
     assert builtins <= set(runtime_names())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch", [1, 3, 64])
 def test_shapes_and_dtype(runtime, digits, batch):
     out = runtime.predict(digits.x_test[:batch])
@@ -65,6 +66,7 @@ def test_identity_comes_from_the_registry(runtime):
     assert runtime.info()["name"] == runtime.name and runtime.precision == "fp32"
 
 
+@pytest.mark.slow
 def test_agrees_with_torch_cpu_by_the_fp32_policy(runtime, exported_dir, digits):
     with load_runtime("torch-cpu", exported_dir) as reference:
         want = reference.predict(digits.x_test)
@@ -73,6 +75,7 @@ def test_agrees_with_torch_cpu_by_the_fp32_policy(runtime, exported_dir, digits)
     assert result.top1_agreement == 1.0 and result.accuracy == result.reference_accuracy
 
 
+@pytest.mark.slow
 def test_large_batch_equals_its_pieces(runtime, digits):
     """Batches beyond the adapter's chunk size give the rows the small batches give."""
     x = np.resize(digits.x_test, (1100, 1, 32, 32)).astype(np.float32)
@@ -81,6 +84,7 @@ def test_large_batch_equals_its_pieces(runtime, digits):
     np.testing.assert_allclose(whole, pieces, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_batch_sizes_in_any_order_give_each_batch_its_rows(runtime, digits):
     """Engines that keep per-size buffers between calls must not mix up sizes."""
     x = digits.x_test[:20]
@@ -89,6 +93,7 @@ def test_batch_sizes_in_any_order_give_each_batch_its_rows(runtime, digits):
         np.testing.assert_allclose(runtime.predict(x[:n]), want[:n], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_threads_sharing_a_runtime_get_their_own_rows(runtime, digits):
     """Several threads predicting at once (as a server's workers or an app's do), each with
     different images of the same batch size, get exactly their own logits back."""
@@ -114,6 +119,7 @@ def test_threads_sharing_a_runtime_get_their_own_rows(runtime, digits):
     assert not errors, errors[:3]
 
 
+@pytest.mark.slow
 def test_a_result_is_not_overwritten_by_the_next_call(runtime, digits):
     """Engines reuse output buffers per batch size; what predict returned stays the caller's."""
     first = runtime.predict(digits.x_test[:3])
@@ -122,6 +128,7 @@ def test_a_result_is_not_overwritten_by_the_next_call(runtime, digits):
     np.testing.assert_array_equal(first, kept)
 
 
+@pytest.mark.slow
 def test_a_callers_array_is_not_kept_alive(runtime):
     """Engines read batches in place; none may pin a caller's (possibly huge) array after
     predict returns, through a view of it or the array itself."""
@@ -134,6 +141,7 @@ def test_a_callers_array_is_not_kept_alive(runtime):
     assert alive() is None
 
 
+@pytest.mark.slow
 def test_staged_phases_give_the_predict_result(runtime, digits):
     x = digits.x_test[:5]
     staged = runtime.download(runtime.compute(runtime.upload(x)))
@@ -142,6 +150,7 @@ def test_staged_phases_give_the_predict_result(runtime, digits):
         runtime.upload(np.full((1, 1, 32, 32), np.nan, np.float32))
 
 
+@pytest.mark.slow
 def test_context_manager_closes(runtime, digits):
     with runtime as rt:
         rt.predict(digits.x_test[:2])

@@ -38,6 +38,7 @@ def test_options_map_to_openvino_properties(exported_dir):
         load_runtime("ov-cpu", exported_dir, precision="fp16")
 
 
+@pytest.mark.slow
 def test_fp32_matches_torch_by_the_fp32_policy(exported_dir, digits):
     with load_runtime("torch-cpu", exported_dir) as ref, load_runtime("ov-cpu", exported_dir) as rt:
         x = np.resize(digits.x_test, (1000, 1, 32, 32)).astype(np.float32)
@@ -45,6 +46,7 @@ def test_fp32_matches_torch_by_the_fp32_policy(exported_dir, digits):
     assert result and result.max_abs_diff < 1e-4
 
 
+@pytest.mark.slow
 def test_bf16_is_reported_and_judged_by_the_bf16_policy(exported_dir, digits):
     """On a CPU without bf16 support OpenVINO keeps f32; either way the runtime says which,
     and its outputs pass the policy of what it reports."""
@@ -77,6 +79,7 @@ def test_missing_openvino_is_reported_with_the_fix(monkeypatch, exported_dir):
         load_runtime("ov-cpu", exported_dir)
 
 
+@pytest.mark.slow
 def test_module_import_does_not_import_openvino():
     import subprocess
 

@@ -11,6 +11,7 @@ from lenet_deploy.runtimes import load_runtime, ort_loader
 from lenet_deploy.runtimes import ort as ort_mod
 
 
+@pytest.mark.slow
 def test_ort_path_never_imports_torch(exported_dir):
     code = (
         "import sys, numpy as np\n"
@@ -140,6 +141,7 @@ def test_missing_model_says_how_to_make_it(tmp_path):
         load_runtime("ort-cpu", tmp_path / "lenet.pt")
 
 
+@pytest.mark.slow
 def test_large_batches_run_in_chunks(exported_dir, monkeypatch):
     calls = []
     with load_runtime("ort-cpu", exported_dir) as rt:

@@ -145,6 +145,7 @@ def spy_runs(monkeypatch, session, calls, label):
     monkeypatch.setattr(session, "run_with_iobinding", lambda *a: calls.append(label) or real(*a))
 
 
+@pytest.mark.slow
 def test_small_batches_run_on_a_two_thread_session(exported_dir, digits, four_cpus, monkeypatch):
     x = digits.x_test[:40]
     with load_runtime("ort-cpu", exported_dir) as rt:

@@ -10,6 +10,7 @@ from lenet_deploy.runtimes import load_runtime
 from lenet_deploy.runtimes.pytorch import cuda_unavailable_reason
 
 
+@pytest.mark.slow
 def test_torch_cpu_matches_the_checkpoint(trained_dir, digits):
     model, _ = load_checkpoint(trained_dir / "lenet.pt")
     with torch.inference_mode():
@@ -19,6 +20,7 @@ def test_torch_cpu_matches_the_checkpoint(trained_dir, digits):
         assert rt.info()["engine"] == "torch"
 
 
+@pytest.mark.slow
 def test_thread_option_is_restored_on_close(trained_dir):
     before = torch.get_num_threads()
     wanted = 1 if before != 1 else 2

@@ -59,6 +59,7 @@ def test_listed_as_available():
     assert row.available, row.reason
 
 
+@pytest.mark.slow
 def test_verify_and_bench_against_the_server(served_url, exported_dir, tmp_path):
     proc = run_cli("verify", "--runtimes", "oip-http", "--model", served_url,
                    "--reference-model", str(exported_dir), "--quiet",
@@ -85,6 +86,7 @@ def test_verify_and_bench_against_the_server(served_url, exported_dir, tmp_path)
         assert r["server"]["avg_batch"] >= 1
 
 
+@pytest.mark.slow
 def test_load_test_needs_a_server_url(exported_dir):
     proc = run_cli("bench", "--concurrency", "8", "--model", str(exported_dir))
     assert_one_line_error(proc, "--runtime oip-http --model")

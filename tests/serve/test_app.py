@@ -46,6 +46,7 @@ async def _echo_state(request):
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_not_ready_until_the_runtime_has_loaded(exported_dir):
     release = threading.Event()
 

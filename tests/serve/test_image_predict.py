@@ -52,6 +52,7 @@ def test_softmax_is_stable_for_large_logits():
     np.testing.assert_allclose(out, [[1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3]])
 
 
+@pytest.mark.slow
 def test_decode_upload_is_the_library_recipe_on_a_canvas_png():
     import io
 

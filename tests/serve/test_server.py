@@ -101,6 +101,7 @@ def test_classification_extension(served_url, local, digits, binary):
         assert float(entries[0].split(":")[0]) == pytest.approx(logits[row].max(), abs=1e-5)
 
 
+@pytest.mark.slow
 def test_64_concurrent_clients_get_their_own_answers(served_url, local, digits):
     images = digits.x_test[:64]
     want = local.predict(images)
@@ -228,6 +229,7 @@ def _infer_in_thread(url: str, x: np.ndarray, out: list) -> threading.Thread:
     return thread
 
 
+@pytest.mark.slow
 def test_full_queue_answers_503_at_once(exported_dir):
     proc, url = start_server(exported_dir, "--max-queue", "2", "--max-delay-ms", "2000")
     try:
@@ -251,6 +253,7 @@ def encode_body_headers():
     return body, {"Inference-Header-Content-Length": str(length)}
 
 
+@pytest.mark.slow
 def test_sigterm_drains_in_flight_requests_then_exits_0(exported_dir, digits):
     proc, url = start_server(exported_dir, "--max-delay-ms", "1500")
     results: list = []
@@ -264,6 +267,7 @@ def test_sigterm_drains_in_flight_requests_then_exits_0(exported_dir, digits):
     assert "Traceback" not in proc.stderr.read()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="Linux only")
 def test_cpus_pins_the_whole_server_and_says_so(exported_dir):
     first = min(os.sched_getaffinity(0))
@@ -285,6 +289,7 @@ def test_cpus_pins_the_whole_server_and_says_so(exported_dir):
         assert stop_server(proc) == 0
 
 
+@pytest.mark.slow
 def test_missing_model_is_a_one_line_error_before_binding(tmp_path):
     from conftest import assert_one_line_error, run_cli
 

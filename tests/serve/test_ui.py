@@ -89,6 +89,7 @@ def digit(digits, exported_dir):
     return pixels, expected
 
 
+@pytest.mark.slow
 def test_transparent_canvas_png_is_classified_like_the_pixels(ui_server, digit):
     pixels, expected = digit
     status, answer = predict(ui_server, ink_on_transparent(pixels))
@@ -218,6 +219,7 @@ def test_page_and_assets_are_self_contained(ui_server):
     assert request(f"{ui_server}/static/secret.txt")[0] == 404
 
 
+@pytest.mark.slow
 def test_info_reports_the_model_and_counts_requests(ui_server, exported_dir):
     import hashlib
 
@@ -269,6 +271,7 @@ def test_predict_image_runs_off_the_event_loop(digit):
     assert seen["thread"] != seen["loop"]
 
 
+@pytest.mark.slow
 def test_no_ui_serves_the_oip_endpoints_only(exported_dir):
     proc, url = start_server(exported_dir, "--no-ui")
     try:

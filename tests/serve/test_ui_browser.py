@@ -173,6 +173,7 @@ def assert_no_console_errors(driver):
     assert not severe, severe  # a CSP violation or a script error shows up here
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("expected", list(DIGITS))
 def test_drawn_digit_is_read(page, expected, tmp_path):
     kind, strokes = DIGITS[expected]
@@ -182,6 +183,7 @@ def test_drawn_digit_is_read(page, expected, tmp_path):
         page.save_screenshot(str(README_SCREENSHOT))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_drawn_digit_variants_are_read(page, name, tmp_path):
     expected, kind, strokes = VARIANTS[name]
@@ -220,6 +222,7 @@ def check_drawing(page, expected, kind, strokes, tmp_path):
     assert_no_console_errors(page)
 
 
+@pytest.mark.slow
 def test_clear_then_blank_predict_says_no_digit(page, tmp_path):
     kind, strokes = DIGITS["7"]
     draw(page, strokes, kind)
@@ -243,6 +246,7 @@ def test_clear_then_blank_predict_says_no_digit(page, tmp_path):
     assert_no_console_errors(page)
 
 
+@pytest.mark.slow
 def test_panel_shows_what_is_served(page, exported_dir):
     sha = hashlib.sha256((exported_dir / "lenet.onnx").read_bytes()).hexdigest()
     assert text(page, "info-runtime") == "ort-cpu on cpu"

@@ -11,6 +11,7 @@ from lenet_deploy.runtimes import available_runtimes
 from lenet_deploy.verify.parity import Status, parity_inputs, verify
 
 
+@pytest.mark.slow
 def test_every_available_runtime_matches_torch_cpu(exported_dir, digits):
     report = verify(exported_dir)
     assert report, [r.to_dict() for r in report.failed]
@@ -33,6 +34,7 @@ def test_every_available_runtime_matches_torch_cpu(exported_dir, digits):
         report.results[0].status = Status.FAILED  # results are not changed after return
 
 
+@pytest.mark.slow
 def test_bf16_runtime_is_judged_by_the_bf16_policy(exported_dir, digits):
     report = verify(exported_dir, ["ov-cpu"], options={"ov-cpu": {"precision": "bf16"}})
     (result,) = report.results
@@ -42,6 +44,7 @@ def test_bf16_runtime_is_judged_by_the_bf16_policy(exported_dir, digits):
     assert result.accuracy >= report.reference_accuracy - 0.002
 
 
+@pytest.mark.slow
 def test_a_url_runtime_is_skipped_for_a_folder_under_all(exported_dir):
     from lenet_deploy.artifacts.layout import ArtifactKind
     from lenet_deploy.errors import ArtifactKindError
@@ -86,6 +89,7 @@ def altered_dir(exported_dir, tmp_path):
     return target
 
 
+@pytest.mark.slow
 def test_altered_weight_fails_and_names_runtime_and_size(altered_dir, tmp_path):
     report = verify(altered_dir, ["ort-cpu"])
     assert not report
@@ -105,6 +109,7 @@ def test_altered_weight_fails_and_names_runtime_and_size(altered_dir, tmp_path):
     assert record["max_abs_diff"] == pytest.approx(result.max_abs_diff)
 
 
+@pytest.mark.slow
 def test_onnx_from_another_checkpoint_is_refused_naming_both(exported_dir, tmp_path):
     from lenet_deploy.errors import ArtifactError
     from lenet_deploy.exporters.onnx import export_onnx
@@ -139,6 +144,7 @@ def test_onnx_from_another_checkpoint_is_refused_naming_both(exported_dir, tmp_p
     assert proc.returncode == 0, proc.stderr
 
 
+@pytest.mark.slow
 def test_cli_passes_with_json_records(exported_dir, tmp_path):
     out = tmp_path / "parity.json"
     proc = run_cli("verify", "--model", str(exported_dir), "--json", str(out))
@@ -161,6 +167,7 @@ def test_cli_passes_with_json_records(exported_dir, tmp_path):
     assert list(tmp_path.iterdir()) == [out]
 
 
+@pytest.mark.slow
 def test_cli_missing_model(tmp_path):
     assert_one_line_error(run_cli("verify", "--model", str(tmp_path / "nope")), "not found")
     empty = tmp_path / "empty"
@@ -168,6 +175,7 @@ def test_cli_missing_model(tmp_path):
     assert_one_line_error(run_cli("verify", "--model", str(empty)), "lenet-deploy train")
 
 
+@pytest.mark.slow
 def test_cli_unreadable_model(exported_dir, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(exported_dir, broken)
@@ -178,11 +186,13 @@ def test_cli_unreadable_model(exported_dir, tmp_path):
     assert_one_line_error(run_cli("verify", "--model", str(broken)), "not a loadable checkpoint")
 
 
+@pytest.mark.slow
 def test_cli_unknown_runtime(exported_dir):
     proc = run_cli("verify", "--model", str(exported_dir), "--runtimes", "ort-cpu,tensorrt")
     assert_one_line_error(proc, "unknown runtime 'tensorrt'", "ort-cpu")
 
 
+@pytest.mark.slow
 def test_cli_named_unavailable_runtime_is_an_error(exported_dir):
     rows = {a.name: a for a in available_runtimes()}
     unavailable = [n for n in ("ort-cuda", "torch-cuda") if not rows[n]]
@@ -193,6 +203,7 @@ def test_cli_named_unavailable_runtime_is_an_error(exported_dir):
     assert_one_line_error(proc, f"{unavailable[0]}:")
 
 
+@pytest.mark.slow
 def test_cli_all_lists_skipped_with_reason(exported_dir):
     proc = run_cli("verify", "--model", str(exported_dir), "--quiet")
     assert proc.returncode == 0
@@ -213,6 +224,7 @@ def _with_dataset(src, dst, dataset):
     return dst
 
 
+@pytest.mark.slow
 def test_inputs_come_from_the_dataset_the_model_records(exported_dir, tmp_path, digits):
     from lenet_deploy.artifacts.pairing import pair
     from lenet_deploy.verify.parity import _test_dataset
