@@ -148,14 +148,16 @@ def free_port() -> int:
 # --------------------------------------------------------------------------- the runner
 @pytest.fixture(scope="session")
 def docs_template(exported_dir, tmp_path_factory) -> Path:
-    """What every block starts from: artifacts/ (the session's small model), digit.png, and a
-    bin/ with ``lenet-deploy`` running this checkout."""
+    """What every block starts from: artifacts/ (the session's small model), digit.png (also as
+    docs/digit.png), and a bin/ with ``lenet-deploy`` running this checkout."""
     root = tmp_path_factory.mktemp("docs-template")
     work = root / "work"
     (work / "artifacts").mkdir(parents=True)
     for name in ("lenet.pt", "metrics.json", "lenet.onnx"):
         shutil.copy2(exported_dir / name, work / "artifacts" / name)
     shutil.copy2(REPO / "docs" / "digit.png", work / "digit.png")
+    (work / "docs").mkdir()  # where it is in a clone, for the README's first success
+    shutil.copy2(REPO / "docs" / "digit.png", work / "docs" / "digit.png")
     bin_dir = root / "bin"
     bin_dir.mkdir()
     shim = bin_dir / "lenet-deploy"
@@ -176,7 +178,7 @@ def block_env(template: Path) -> dict[str, str]:
     return env
 
 
-def run_block(block: Block, template: Path, work: Path) -> str:
+def run_block(block: Block, template: Path, work: Path, grace_s: float = 10.0) -> str:
     shutil.copytree(template / "work", work)
     if block.lang == "bash":
         script = work.parent / "block.sh"
@@ -186,23 +188,29 @@ def run_block(block: Block, template: Path, work: Path) -> str:
         script = work.parent / "block.py"
         script.write_text(block.code)
         cmd = [sys.executable, str(script)]
-    proc = subprocess.Popen(
-        cmd, cwd=work, env=block_env(template), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, start_new_session=True,
-    )  # fmt: skip
-    try:
-        output, _ = proc.communicate(timeout=BLOCK_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        output, _ = proc.communicate()
-        pytest.fail(f"{block.id}: still running after {BLOCK_TIMEOUT_S} s:\n{output[-4000:]}")
-    left = _stop_leftovers(proc.pid)
+    # Output goes to a file, not a pipe: a process the block leaves behind would hold a pipe
+    # open, and reading it would wait for that process instead of the block.
+    log = work.parent / f"{work.name}.out"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=work, env=block_env(template), stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, text=True, start_new_session=True,
+        )  # fmt: skip
+        try:
+            proc.wait(timeout=BLOCK_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            output = log.read_text(errors="replace")
+            pytest.fail(f"{block.id}: still running after {BLOCK_TIMEOUT_S} s:\n{output[-4000:]}")
+    left = _stop_leftovers(proc.pid, grace_s)
+    output = log.read_text(errors="replace")
     assert proc.returncode == 0, f"{block.id}: exit {proc.returncode}:\n{output[-4000:]}"
     assert not left, f"{block.id}: left processes running (stop what it starts):\n{output}"
     return output
 
 
-def _stop_leftovers(pgid: int, grace_s: float = 10.0) -> bool:
+def _stop_leftovers(pgid: int, grace_s: float) -> bool:
     """Wait for the block's process group to empty; kill what remains. True if any did."""
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
@@ -360,3 +368,20 @@ def test_output_wildcards():
     assert output_matches("bar", "10%\r50%\rbar\n")
     assert not output_matches("a\nd", "a\nb\nd\n")
     assert not output_matches("x: 7 (...)", "x: 1 (71.9%)\n")
+
+
+def test_runner_fails_a_block_that_fails_or_leaves_a_process_running(tmp_path):
+    template = tmp_path / "template"
+    (template / "work").mkdir(parents=True)
+    (template / "bin").mkdir()
+    ok = Block("p.md", 1, "bash", 'echo "$PORT" > port\ncat port\n')
+    assert run_block(ok, template, tmp_path / "ok").strip().isdigit()
+    with pytest.raises(AssertionError, match="exit 3"):
+        run_block(Block("p.md", 2, "bash", "false || exit 3\n"), template, tmp_path / "fails")
+    with pytest.raises(AssertionError, match="left processes running"):
+        left = Block("p.md", 3, "bash", "sleep 60 &\n")
+        run_block(left, template, tmp_path / "left", grace_s=0.5)
+    stop = Block("p.md", 4, "bash", "sleep 60 &\nkill $! && wait $! || true\n")
+    run_block(stop, template, tmp_path / "stop", grace_s=0.5)
+    python = Block("p.md", 5, "python", "import os; print(os.getcwd())\n")
+    assert run_block(python, template, tmp_path / "py").strip() == str(tmp_path / "py")

@@ -29,6 +29,8 @@ def in_range(kind: type, low: float, high: float | None = None, what: str = "a n
 
 
 positive_int = in_range(int, 1, what="a positive integer")
+#: ``--unsure-below`` of predict and serve (images.answer); 0 = never unsure.
+unsure_below = in_range(float, 0.0, 1.0, what="a probability in [0, 1]")
 
 
 def positive_float(text: str) -> float:

@@ -7,8 +7,6 @@ from collections.abc import Sequence
 
 PASS, FAIL = "✓", "✗"
 
-NO_DIGIT = "no digit (blank, uniform or noise only)"
-
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """Left-aligned first column, right-aligned others, two spaces between columns."""
@@ -121,7 +119,7 @@ def prediction_lines(predictions) -> str:
 def prediction_line(p) -> str:
     """One prediction as ``prediction_lines`` prints it."""
     name = f"{p.file}[{p.index}]" if p.images_in_file > 1 else p.file
-    return f"{name}: {p.label} ({p.probability:.1%})" if p.has_digit else f"{name}: {NO_DIGIT}"
+    return f"{name}: {p.describe()}"
 
 
 BENCH_HEADERS = [

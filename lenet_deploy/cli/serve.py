@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import in_range, positive_int
+from ._common import in_range, positive_int, unsure_below
 
 _port = in_range(int, 0, 65535, what="a port in 0..65535")
 _non_negative_float = in_range(float, 0.0, what="a number >= 0")
@@ -85,6 +85,22 @@ def register(subparsers) -> None:
         help="no browser page (GET /) and no /v1/predict, /v1/info; OIP v2 endpoints only",
     )
     p.add_argument(
+        "--unsure-below",
+        type=unsure_below,
+        default=d.unsure_below,
+        metavar="P",
+        help="/v1/predict and the page answer 'unsure: A or B' below this top-1 probability; "
+        f"0 = never (default: {d.unsure_below:g})",
+    )
+    p.add_argument(
+        "--ort-web",
+        metavar="DIR",
+        dest="ort_web_dir",
+        help="onnxruntime-web's dist/ folder: the page then runs the model in the browser "
+        "(default: $LENET_DEPLOY_ORT_WEB, else the checkout's web/node_modules/onnxruntime-web/"
+        "dist after `npm ci --prefix web`; without it the page asks /v1/predict)",
+    )
+    p.add_argument(
         "--no-fast-path",
         dest="fast_path",
         action="store_false",
@@ -116,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_mb * 2**20,
         ui=args.ui,
         cpus=args.cpus,
+        unsure_below=args.unsure_below,
+        ort_web_dir=args.ort_web_dir,
         fast_path=args.fast_path,
     )
     if args.cpus is not None:  # before the runtime starts its threads: they inherit it

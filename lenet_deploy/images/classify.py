@@ -2,8 +2,9 @@
 server can return. Every file is checked (headers, sizes, the ``max_images`` total) before
 anything is predicted; images are then read and classified in bounded chunks.
 
-A picture without a digit (blank, uniform or noise only; see ``images.prepare_image``) gives a
-record with ``has_digit`` False and no label or probabilities: never a confident answer.
+Each record is an ``images.answer.Answer`` (its fields and meaning are the same in the CLI's
+JSON, over HTTP and here) plus the file and the image's index in it. A picture without a digit
+(blank, uniform or noise only; see ``images.prepare_image``) is never given to the model.
 """
 
 from __future__ import annotations
@@ -16,39 +17,24 @@ from typing import Any
 import numpy as np
 
 from ..limits import LIMITS, check_size
+from .answer import UNSURE_BELOW, Answer, answer_fields, check_unsure_below
 from .recipe import ImageBatch, count_images, iter_images
 
 DEFAULT_RUNTIME = "ort-cpu"
 
 
-@dataclass(frozen=True)
-class Prediction:
-    """One image: the file, its index inside the file (a ``.npy`` may hold several), whether a
-    digit was found, and then the predicted ``label``, its ``probability`` and all ten
-    probabilities (all three None when ``has_digit`` is False)."""
+@dataclass(frozen=True, kw_only=True)
+class Prediction(Answer):
+    """One image's ``Answer`` with the file it came from and its ``index`` inside the file (a
+    ``.npy`` may hold ``images_in_file`` images)."""
 
     file: str
     index: int
     images_in_file: int
-    has_digit: bool
-    label: int | None = None
-    probability: float | None = None
-    probabilities: tuple[float, ...] | None = None
-
-    @property
-    def no_digit(self) -> bool:
-        return not self.has_digit
 
     def to_dict(self) -> dict[str, Any]:
-        probs = self.probabilities
-        return {
-            "file": self.file,
-            "index": self.index,
-            "digit_found": self.has_digit,
-            "label": self.label,
-            "probability": self.probability,
-            "probabilities": None if probs is None else [round(p, 6) for p in probs],
-        }
+        """``{"file", "index", **answer_dict()}``: what ``predict --json`` prints per image."""
+        return {"file": self.file, "index": self.index, **self.answer_dict()}
 
 
 def check_files(paths: Sequence[str | os.PathLike]) -> list[tuple[str, int]]:
@@ -60,42 +46,56 @@ def check_files(paths: Sequence[str | os.PathLike]) -> list[tuple[str, int]]:
     return counts
 
 
-def iter_predictions(runtime: Any, counts: Sequence[tuple[str, int]]) -> Iterator[Prediction]:
+def iter_predictions(
+    runtime: Any, counts: Sequence[tuple[str, int]], unsure_below: float = UNSURE_BELOW
+) -> Iterator[Prediction]:
     """Predictions for the files of ``check_files``, read chunk by chunk (bounded memory)."""
     for path, n in counts:
         start = 0
         for batch in iter_images(path):
-            yield from predict_batch(runtime, batch, path, start=start, images_in_file=n)
+            yield from predict_batch(
+                runtime, batch, path, start=start, images_in_file=n, unsure_below=unsure_below
+            )
             start += len(batch.has_digit)
 
 
-def predict_files(runtime: Any, paths: Sequence[str | os.PathLike]) -> list[Prediction]:
-    """One ``Prediction`` per image in ``paths`` (PNG/JPEG/.npy, read by ``images.iter_images``).
+def predict_files(
+    runtime: Any, paths: Sequence[str | os.PathLike], unsure_below: float = UNSURE_BELOW
+) -> list[Prediction]:
+    """One ``Prediction`` per image in ``paths`` (PNG/JPEG/.npy, read by ``images.iter_images``);
+    below ``unsure_below`` the answer is "unsure" (``images.answer``).
 
     Raises ImageError naming the first unreadable file, before any prediction is made.
     """
-    return list(iter_predictions(runtime, check_files(paths)))
+    return list(iter_predictions(runtime, check_files(paths), check_unsure_below(unsure_below)))
 
 
 def stream_predictions(
-    runtime: str, model: str | os.PathLike, paths: Sequence[str | os.PathLike]
+    runtime: str,
+    model: str | os.PathLike,
+    paths: Sequence[str | os.PathLike],
+    unsure_below: float = UNSURE_BELOW,
 ) -> Iterator[Prediction]:
-    """Check every file in ``paths``, then load ``model`` on the runtime named ``runtime`` and
-    yield predictions as they come (a bad file fails before the model is loaded)."""
+    """Check every file in ``paths`` and ``unsure_below``, then load ``model`` on the runtime named
+    ``runtime`` and yield predictions as they come (a bad file fails before the model is loaded)."""
     from ..artifacts.layout import artifact_for
     from ..runtimes import get_entry
 
+    unsure_below = check_unsure_below(unsure_below)
     entry = get_entry(runtime)
     counts = check_files(paths)
     with entry.create(artifact_for(entry.artifact, model)) as loaded:
-        yield from iter_predictions(loaded, counts)
+        yield from iter_predictions(loaded, counts, unsure_below)
 
 
 def load_and_predict(
-    runtime: str, model: str | os.PathLike, paths: Sequence[str | os.PathLike]
+    runtime: str,
+    model: str | os.PathLike,
+    paths: Sequence[str | os.PathLike],
+    unsure_below: float = UNSURE_BELOW,
 ) -> list[Prediction]:
     """``stream_predictions`` as a list."""
-    return list(stream_predictions(runtime, model, paths))
+    return list(stream_predictions(runtime, model, paths, unsure_below))
 
 
 def predict_batch(
@@ -105,23 +105,21 @@ def predict_batch(
     *,
     start: int = 0,
     images_in_file: int | None = None,
+    unsure_below: float = UNSURE_BELOW,
 ) -> list[Prediction]:
     """Predictions for an ``ImageBatch`` (pixels (N, 1, 32, 32) and ``has_digit`` (N,)), named
     after ``source``; indices count from ``start`` in a file of ``images_in_file`` images
     (default: the batch). Only the images with a digit are classified."""
     found = np.asarray(batch.has_digit, dtype=bool)
     total = len(found) if images_in_file is None else images_in_file
-    probs = runtime.predict_proba(batch.pixels[found]) if found.any() else None
-    rows = iter(() if probs is None else probs)
-    out = []
-    for i, has_digit in enumerate(found, start):
-        if not has_digit:
-            out.append(Prediction(source, i, total, False))
-            continue
-        row = next(rows)
-        label = int(row.argmax())
-        out.append(
-            Prediction(source, i, total, True, label, float(row[label]), tuple(map(float, row)))
+    probs = runtime.predict_proba(batch.pixels[found]) if found.any() else ()
+    rows = iter(probs)
+    return [
+        Prediction(
+            file=source,
+            index=i,
+            images_in_file=total,
+            **answer_fields(next(rows) if has_digit else None, bool(has_digit), unsure_below),
         )
-    return out
-
+        for i, has_digit in enumerate(found, start)
+    ]

@@ -13,6 +13,18 @@ WORK_SIDE = 256  # analysis resolution: digits smaller than ~1/10 of a photo sta
 MIN_SNR = 6.0  # ink level over noise; Gaussian or uniform noise alone stays below ~3
 MIN_CONTRAST = 0.04  # of the full range: fainter marks are not a digit
 SPECK_FRACTION = 0.08  # components lighter than this share of the largest are specks
+SIGMA_FLOOR = 1e-3  # noise level assumed for perfectly clean paper (a canvas)
+LEVEL_QUANTILE = 0.999  # the ink's level: this quantile of the 3x3-blurred ink map
+STROKE = 0.25  # ink above this (after normalising) makes the connected strokes
+FRINGE = 2  # steps of dilation around kept strokes whose faint ink stays
+MIN_EXTENT, MIN_EXTENT_FRACTION = 3, 0.06  # a digit spans at least this (px, of the short side)
+#: The constants a port of steps 3-5 needs (the page's JavaScript reads them from /v1/info).
+RECIPE_GEOMETRY = {
+    "work_side": WORK_SIDE, "box": BOX, "frame": FRAME, "size": IMAGE_SIZE,
+    "min_contrast": MIN_CONTRAST, "min_snr": MIN_SNR, "sigma_floor": SIGMA_FLOOR,
+    "level_quantile": LEVEL_QUANTILE, "stroke": STROKE, "speck_fraction": SPECK_FRACTION,
+    "fringe": FRINGE, "min_extent": MIN_EXTENT, "min_extent_fraction": MIN_EXTENT_FRACTION,
+}  # fmt: skip
 
 
 def find_digit(colour: np.ndarray) -> np.ndarray | None:
@@ -54,9 +66,12 @@ def _ink_map(colour: np.ndarray) -> np.ndarray | None:
         chroma = np.linalg.norm(tint - residual[..., None], axis=2)
     else:
         chroma = np.zeros_like(luma)
-    sigma = max(1.4826 * float(np.median(np.abs(residual[paper]))), 1e-3) if paper.any() else 1e-3
-    low, high = np.quantile(residual, [0.002, 0.998])
-    sign = 1.0 if high > -low else -1.0
+    sigma = float(np.median(np.abs(residual[paper]))) * 1.4826 if paper.any() else 0.0
+    sigma = max(sigma, SIGMA_FLOOR)
+    # Polarity: the side whose strokes are stronger. Tail quantiles would miss a small thin
+    # digit (a "1" can be under 0.2% of the picture); the blurred top ignores lone pixels.
+    bright, dark = _ink_level(np.maximum(residual, 0)), _ink_level(np.maximum(-residual, 0))
+    sign = 1.0 if bright > dark else -1.0
     ink = np.maximum(np.maximum(sign * residual, 0.0), chroma)
     level = _ink_level(ink)
     if level < MIN_CONTRAST or level < MIN_SNR * sigma:
@@ -97,23 +112,23 @@ def _ink_level(ink: np.ndarray) -> float:
     p = np.pad(ink, 1, mode="edge")
     h, w = ink.shape
     blurred = sum(p[i : i + h, j : j + w] for i in range(3) for j in range(3)) / 9.0
-    return float(np.quantile(blurred, 0.999))
+    return float(np.quantile(blurred, LEVEL_QUANTILE))
 
 
 def _drop_specks(ink: np.ndarray) -> np.ndarray | None:
     from scipy import ndimage
 
-    labels, count = ndimage.label(ink > 0.25, structure=np.ones((3, 3)))
+    labels, count = ndimage.label(ink > STROKE, structure=np.ones((3, 3)))
     if count == 0:
         return None
     mass = ndimage.sum(ink, labels, index=np.arange(1, count + 1))
     keep = np.flatnonzero(mass >= SPECK_FRACTION * mass.max()) + 1
     # The faint fringe of kept strokes stays; everything not touching them goes.
-    grown = ndimage.binary_dilation(np.isin(labels, keep), iterations=2)
+    grown = ndimage.binary_dilation(np.isin(labels, keep), iterations=FRINGE)
     out = np.where(grown, ink, 0.0).astype(np.float32)
     rows, cols = np.flatnonzero(out.any(1)), np.flatnonzero(out.any(0))
     extent = max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1
-    if extent < max(3, 0.06 * min(ink.shape)):
+    if extent < max(MIN_EXTENT, MIN_EXTENT_FRACTION * min(ink.shape)):
         return None  # a dot, not a digit
     return out
 

@@ -69,21 +69,35 @@ def count_images(path: str | os.PathLike) -> int:
         open_picture(path, ImageError)  # decoded once here so every file is checked up front
         return 1
     header = read_npy_header(path, ImageError)
-    shape = header.shape
-    if len(shape) == 4 and shape[1] == 1:
-        shape = (shape[0], *shape[2:])
-    if len(shape) not in (2, 3) or 0 in shape:
-        raise ImageError(
-            f"{str(path)!r}: .npy has shape {header.shape}; "
-            "expected (H, W), (N, H, W) or (N, 1, H, W)"
-        )
-    n, (h, w) = (1 if len(shape) == 2 else shape[0]), shape[-2:]
+    n, picture = _npy_layout(header.shape, path)
+    h, w = picture[:2]
     fix, name = "split the file", repr(str(path))
     check_size(
         f"{name} pixels", h * w, LIMITS.max_image_pixels, "max_image_pixels", fix, ImageError
     )
     check_size(f"{name} images", n, LIMITS.max_images, "max_images", fix, ImageError)
     return n
+
+
+def _npy_layout(shape: tuple[int, ...], path) -> tuple[int, tuple[int, ...]]:
+    """(images, the shape of one picture) for an array of ``shape``.
+
+    A last axis of 3 or 4 is colour (RGB, RGBA: what ``np.asarray(img)`` gives), so (H, W, 3)
+    is one picture and (N, H, W, 3) N of them; (N, 1, H, W) and (N, H, W, 1) are N grey ones.
+    """
+    colour = len(shape) in (3, 4) and shape[-1] in (3, 4)
+    if len(shape) == 4 and shape[1] == 1 and not colour:
+        shape = (shape[0], *shape[2:])
+    elif len(shape) == 4 and shape[-1] == 1:
+        shape = shape[:-1]
+    if 0 not in shape and (len(shape) == 2 or (colour and len(shape) == 3)):
+        return 1, shape
+    if 0 not in shape and len(shape) == 3 + colour:
+        return shape[0], shape[1:]
+    raise ImageError(
+        f"{str(path)!r}: .npy has shape {shape}; expected (H, W), (N, H, W), (N, 1, H, W), "
+        "or colour (H, W, 3|4) / (N, H, W, 3|4)"
+    )
 
 
 def iter_images(path: str | os.PathLike, chunk: int = LIMITS.engine_chunk) -> Iterator[ImageBatch]:
@@ -94,12 +108,13 @@ def iter_images(path: str | os.PathLike, chunk: int = LIMITS.engine_chunk) -> It
         yield _batch([open_picture(path, ImageError)], str(path))
         return
     header = read_npy_header(path, ImageError)
-    if len(header.shape) == 2:
+    picture = _npy_layout(header.shape, path)[1]
+    if len(picture) == len(header.shape):  # one picture: (H, W) or (H, W, C)
         yield _batch([read_npy_rows(path, header, 0, header.shape[0])], str(path))
         return
     for start, stop in iter_chunks(n, chunk):
         rows = read_npy_rows(path, header, start, stop)
-        yield _batch(rows.reshape(len(rows), *header.shape[-2:]), str(path))
+        yield _batch(rows.reshape(len(rows), *picture), str(path))
 
 
 def _batch(images, name: str) -> ImageBatch:

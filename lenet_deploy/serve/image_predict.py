@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..images import recipe as images
+from ..images.answer import UNSURE_BELOW, answer_for, check_unsure_below
 from ..spec import IMAGE_SIZE
 
 #: ``decode(data) -> (pixels float32 (1, 32, 32) in [0, 1], has_digit)``; raises ImageError.
@@ -25,24 +26,27 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return z / z.sum(axis=-1, keepdims=True)
 
 
-def make_predict_image(runtime: Any, decode: Decode) -> Callable[[bytes], dict]:
-    """``predict_image(data) -> {"label", "probabilities", "no_digit"}`` over ``runtime``.
+def make_predict_image(
+    runtime: Any, decode: Decode, unsure_below: float = UNSURE_BELOW
+) -> Callable[..., dict]:
+    """``predict_image(data, include_input=False) -> dict`` over ``runtime``: the fields of
+    ``images.answer`` (the same as ``predict --json``), plus ``"input"`` (the 32x32 model input
+    the recipe made, rows of floats in [0, 1] rounded to 4 decimals) when ``include_input``.
 
-    ``probabilities`` always holds the model's ten softmax values. When ``decode`` finds no
-    digit (an empty or meaningless drawing) ``label`` is None and ``no_digit`` True: a blank
-    canvas gets "no digit found", never a confident guess. Blocking; servers call it from a
-    worker thread.
+    When ``decode`` finds no digit (an empty or meaningless drawing) the model is not run:
+    ``no_digit`` is true and there is no label and no probabilities. Blocking; servers call it
+    from a worker thread.
     """
+    unsure_below = check_unsure_below(unsure_below)
 
-    def predict_image(data: bytes) -> dict:
+    def predict_image(data: bytes, include_input: bool = False) -> dict:
         pixels, has_digit = decode(data)
         batch = np.ascontiguousarray(pixels, dtype=np.float32).reshape(1, 1, IMAGE_SIZE, IMAGE_SIZE)
-        probabilities = softmax(runtime.predict(batch))[0]
-        return {
-            "label": int(probabilities.argmax()) if has_digit else None,
-            "probabilities": [float(p) for p in probabilities],
-            "no_digit": not has_digit,
-        }
+        probabilities = softmax(runtime.predict(batch))[0] if has_digit else None
+        out = answer_for(probabilities, has_digit, unsure_below).answer_dict()
+        if include_input:
+            out["input"] = np.round(batch[0, 0].astype(np.float64), 4).tolist()
+        return out
 
     return predict_image
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..images.answer import UNSURE_BELOW
+
 
 @dataclass(frozen=True)
 class ServeSettings:
@@ -27,3 +29,5 @@ class ServeSettings:
     max_image_pixels: int = 1024 * 1024  # /v1/predict: larger images get 400 undecoded
     fast_path: bool = True  # infer answered inside the HTTP protocol (serve/fastpath)
     cpus: tuple[int, ...] | None = None  # the CPUs the server was pinned to (--cpus), if any
+    unsure_below: float = UNSURE_BELOW  # /v1/predict and the page: "unsure: A or B" below this
+    ort_web_dir: str | None = None  # onnxruntime-web's dist/ for the page (serve/ui.py finds one)

@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -125,6 +126,8 @@ def test_predict_prints_label_and_probability(exported_dir, sample_files, runtim
         runtime,
         "--model",
         str(exported_dir),
+        "--unsure-below",
+        "0",
         str(folder / "three.npy"),
         str(folder / "paper.png"),
     )
@@ -170,7 +173,27 @@ def test_predict_reports_no_digit_and_exits_1(exported_dir, tmp_path, sample_fil
     assert lines[2].endswith("no digit (blank, uniform or noise only)")
     proc = run_cli("predict", "--json", "--model", str(exported_dir), str(tmp_path / "blank.png"))
     (rec,) = json.loads(proc.stdout)["predictions"]
-    assert proc.returncode == 1 and rec["digit_found"] is False and rec["label"] is None
+    assert proc.returncode == 1 and rec["no_digit"] is True and rec["label"] is None
+    assert rec["probabilities"] is None and rec["answer"] == "no digit"
+
+
+@pytest.mark.slow
+def test_predict_unsure_below_is_shown_and_checked(exported_dir, sample_files):
+    folder, _ = sample_files
+    paper = str(folder / "paper.png")
+    proc = run_cli("predict", "--model", str(exported_dir), "--unsure-below", "1", paper)
+    assert proc.returncode == 0, proc.stderr  # unsure is an answer, not a failure
+    line = proc.stdout.strip()
+    assert re.fullmatch(r".*: unsure: (\d) or (?!\1)\d \(\d+\.\d% / \d+\.\d%\)", line)
+    proc = run_cli("predict", "--json", "--model", str(exported_dir), "--unsure-below", "1", paper)
+    payload = json.loads(proc.stdout)
+    (rec,) = payload["predictions"]
+    assert payload["unsure_below"] == 1.0 and rec["unsure"] is True
+    assert rec["answer"] == "unsure: {} or {}".format(*rec["candidates"])
+    assert rec["label"] == rec["candidates"][0]
+    proc = run_cli("predict", "--model", str(exported_dir), "--unsure-below", "1.5", paper)
+    assert_one_line_error(proc, "--unsure-below", "expected a probability in [0, 1], got 1.5")
+    assert proc.returncode == 2
 
 
 @pytest.mark.slow

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from lenet_deploy.errors import ImageError
+from lenet_deploy.errors import ImageError, LimitError
+from lenet_deploy.images.answer import FIELDS
 from lenet_deploy.images.classify import Prediction, load_and_predict, predict_files
 from lenet_deploy.runtimes import Runtime
 
@@ -34,8 +35,10 @@ def test_records_per_image(tmp_path, digits):
     assert isinstance(p, Prediction) and p.label == 7
     assert p.probability == pytest.approx(np.exp(10) / (np.exp(10) + 9))
     record = p.to_dict()
-    assert set(record) == {"file", "index", "digit_found", "label", "probability", "probabilities"}
-    assert record["digit_found"] is True and p.has_digit and not p.no_digit
+    assert list(record) == ["file", "index", *FIELDS]
+    assert record["no_digit"] is False and not p.no_digit
+    assert record["unsure"] is False and record["answer"] == "7"
+    assert record["candidates"][0] == 7 and record["candidates"][1] != 7
     assert sum(record["probabilities"]) == pytest.approx(1, abs=1e-5)
     with pytest.raises(AttributeError):
         p.label = 3  # frozen
@@ -50,16 +53,19 @@ def test_no_digit_images_get_no_label_and_are_not_classified(tmp_path, digits):
     rt = Fixed()
     blank, digit, grey = predict_files(rt, [tmp_path / "canvas.png", tmp_path / "mixed.npy"])
     assert rt.calls == 1  # only the image with a digit reached the model
-    assert digit.has_digit and digit.label == 7
+    assert not digit.no_digit and digit.label == 7
     for p in (blank, grey):
         assert p.no_digit and p.label is None and p.probability is None
         assert p.to_dict() == {
             "file": p.file,
             "index": p.index,
-            "digit_found": False,
+            "no_digit": True,
             "label": None,
             "probability": None,
+            "unsure": False,
+            "candidates": None,
             "probabilities": None,
+            "answer": "no digit",
         }
     assert predict_files(Fixed(), [tmp_path / "canvas.png"])[0].no_digit
 
@@ -129,3 +135,27 @@ def test_the_total_over_all_files_is_checked_before_reading(tmp_path, monkeypatc
     monkeypatch.setattr(predict, "LIMITS", type(limits)(max_images=5))
     with pytest.raises(LimitError, match="max_images"):
         predict.check_files([tmp_path / "a.npy", tmp_path / "a.npy"])
+
+
+class Torn(Runtime):
+    """Logits that make 8 (45%) and 3 (35%) the two candidates."""
+
+    def _predict(self, x):
+        row = np.log(np.array([2, 2, 2, 35, 2, 2, 2, 2, 45, 6], np.float64) / 100)
+        return np.tile(row.astype(np.float32), (len(x), 1))
+
+
+def test_below_the_threshold_the_answer_is_unsure_between_two(tmp_path, digits):
+    np.save(tmp_path / "one.npy", digits.x_test[:1])
+    (p,) = predict_files(Torn(), [tmp_path / "one.npy"])
+    assert p.unsure and p.label == 8 and p.candidates == (8, 3)
+    assert p.answer == "unsure: 8 or 3"
+    assert p.describe() == "unsure: 8 or 3 (45.0% / 35.0%)"
+    assert p.to_dict()["probability"] == pytest.approx(0.45)
+    (sure,) = predict_files(Torn(), [tmp_path / "one.npy"], unsure_below=0.4)
+    assert not sure.unsure and sure.answer == "8" and sure.describe() == "8 (45.0%)"
+    (never,) = predict_files(Torn(), [tmp_path / "one.npy"], unsure_below=0)
+    assert not never.unsure
+    for bad in (1.5, -0.1, float("nan"), "0.5"):
+        with pytest.raises(LimitError, match="unsure_below"):
+            predict_files(Torn(), [tmp_path / "one.npy"], unsure_below=bad)

@@ -165,3 +165,30 @@ def test_bad_npy_contents(tmp_path):
         load_images(tmp_path / "v.npy")
     with pytest.raises(ImageError, match="no such file"):
         load_images(tmp_path / "missing.png")
+
+
+def test_colour_arrays_are_read_as_pictures(tmp_path, digits):
+    """What ``np.asarray(img)`` gives for an RGB/RGBA picture is one picture, not H images."""
+    from lenet_deploy.images.recipe import count_images
+
+    grey = np.round(255 * (1 - digits.x_test[0, 0])).astype(np.uint8)  # dark ink on white
+    reference, found = prepare_image(grey)
+    assert found
+    rgb = np.stack([grey] * 3, axis=-1)
+    rgba = np.concatenate([rgb, np.full((*grey.shape, 1), 255, np.uint8)], axis=-1)
+    cases = {
+        "rgb.npy": (rgb, 1),
+        "rgba.npy": (rgba, 1),
+        "many_rgb.npy": (np.stack([rgb, rgb]), 2),
+        "many_rgba.npy": (np.stack([rgba] * 3), 3),
+        "channel_last.npy": (grey[None, ..., None].repeat(2, axis=0), 2),
+    }
+    for name, (array, n) in cases.items():
+        np.save(tmp_path / name, array)
+        assert count_images(tmp_path / name) == n, name
+        out = load_images(tmp_path / name)
+        assert out.pixels.shape == (n, 1, 32, 32) and out.has_digit.all(), name
+        np.testing.assert_allclose(out.pixels[0], reference, atol=1e-5, err_msg=name)
+    np.save(tmp_path / "five.npy", np.zeros((2, 28, 28, 5), np.uint8))
+    with pytest.raises(ImageError, match=r"colour \(H, W, 3\|4\)"):
+        load_images(tmp_path / "five.npy")

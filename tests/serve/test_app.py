@@ -67,7 +67,9 @@ def test_not_ready_until_the_runtime_has_loaded(exported_dir):
         assert status == 503 and "not ready" in json.loads(payload)["error"]
         assert json.loads(_request(port, "GET", "/v1/state")[1])["ready"] is False
         # The page's image endpoint shares the readiness (it goes through the same batcher).
-        png = _png(np.zeros((28, 28), np.uint8))
+        one = np.zeros((28, 28), np.uint8)
+        one[4:24, 12:16] = 255  # a digit: a picture without one would not reach the model
+        png = _png(one)
         status, payload = _request(port, "POST", "/v1/predict", png)
         assert status == 503 and "not ready" in json.loads(payload)["error"]
         assert json.loads(_request(port, "GET", "/v1/info")[1])["runtime"] is None

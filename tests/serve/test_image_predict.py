@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from lenet_deploy.errors import ImageError
+from lenet_deploy.errors import ImageError, LimitError
+from lenet_deploy.images.answer import FIELDS, answer_for
 from lenet_deploy.runtimes import load_runtime
 from lenet_deploy.serve.image_predict import make_predict_image, softmax
 
@@ -25,18 +26,40 @@ def test_probabilities_are_the_softmax_of_the_runtime_logits(runtime, digits):
     answer = make_predict_image(runtime, fixed_decode(pixels))(b"image bytes")
     logits = runtime.predict(pixels[None]).astype(np.float64)[0]
     expected = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
-    assert answer["no_digit"] is False
+    assert list(answer) == list(FIELDS) and answer["no_digit"] is False
     assert answer["label"] == int(logits.argmax()) == int(digits.y_test[3])
     assert all(type(p) is float for p in answer["probabilities"])
-    np.testing.assert_allclose(answer["probabilities"], expected, rtol=1e-12)
-    assert sum(answer["probabilities"]) == pytest.approx(1.0, abs=1e-12)
+    np.testing.assert_allclose(answer["probabilities"], expected, atol=1e-6)
+    assert sum(answer["probabilities"]) == pytest.approx(1.0, abs=1e-5)
+    # The same record as the library's (and so predict --json's) for that image.
+    assert answer == answer_for(expected, True).answer_dict()
 
 
-def test_no_digit_gives_no_label_but_keeps_the_probabilities(runtime):
+def test_no_digit_gives_no_label_no_probabilities_and_skips_the_model(runtime):
+    class Counting:
+        calls = 0
+
+        def predict(self, x):
+            Counting.calls += 1
+            return runtime.predict(x)
+
     blank = np.zeros((1, 32, 32), np.float32)
-    answer = make_predict_image(runtime, fixed_decode(blank, has_digit=False))(b"image bytes")
-    assert answer["label"] is None and answer["no_digit"] is True
-    np.testing.assert_allclose(answer["probabilities"], softmax(runtime.predict(blank[None]))[0])
+    answer = make_predict_image(Counting(), fixed_decode(blank, has_digit=False))(b"image bytes")
+    assert answer == {"no_digit": True, "label": None, "probability": None, "unsure": False,
+                      "candidates": None, "probabilities": None, "answer": "no digit"}  # fmt: skip
+    assert Counting.calls == 0
+
+
+def test_unsure_threshold_and_the_input_it_used(runtime, digits):
+    pixels = digits.x_test[3]
+    sure = make_predict_image(runtime, fixed_decode(pixels), unsure_below=0.0)
+    doubt = make_predict_image(runtime, fixed_decode(pixels), unsure_below=1.0)
+    a, b = sure(b"image bytes", True), doubt(b"image bytes")
+    assert a["unsure"] is False and b["unsure"] is True and "input" not in b
+    assert b["answer"] == f"unsure: {b['candidates'][0]} or {b['candidates'][1]}"
+    np.testing.assert_allclose(a["input"], pixels[0], atol=5e-5)
+    with pytest.raises(LimitError, match="unsure_below"):
+        make_predict_image(runtime, fixed_decode(pixels), unsure_below=2)
 
 
 def test_decode_errors_reach_the_caller(runtime):

@@ -15,7 +15,7 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import start_server, stop_server
+from conftest import run_cli, start_server, stop_server
 
 from lenet_deploy.serve.image_predict import decode_upload, softmax
 from lenet_deploy.serve.settings import ServeSettings
@@ -128,8 +128,34 @@ def test_blank_canvas_is_no_digit_not_a_guess(ui_server):
     status, answer = predict(ui_server, png(np.zeros((280, 280, 4), np.uint8), "RGBA"))
     assert status == 200
     assert answer["no_digit"] is True and answer["label"] is None
-    assert len(answer["probabilities"]) == 10
-    assert sum(answer["probabilities"]) == pytest.approx(1.0, abs=1e-9)
+    assert answer["probabilities"] is None and answer["answer"] == "no digit"
+
+
+@pytest.mark.slow
+def test_predict_answers_with_the_cli_fields_and_the_input_on_request(
+    ui_server, digit, tmp_path, exported_dir
+):
+    """/v1/predict and predict --json give the same record for the same picture."""
+    from lenet_deploy.images.answer import FIELDS
+    from lenet_deploy.images.recipe import decode_image_bytes
+
+    data = ink_on_transparent(digit[0])
+    status, answer = predict(ui_server, data)
+    assert status == 200 and list(answer) == list(FIELDS)
+    url = f"{ui_server}/v1/predict?input=1"
+    status, _, body = request(url, data, {"Content-Type": "image/png"})
+    with_input = json.loads(body)
+    assert status == 200 and with_input.pop("input") is not None and with_input == answer
+    pixels, _ = decode_image_bytes(data)
+    np.testing.assert_allclose(json.loads(body)["input"], pixels[0], atol=5e-5)
+    (tmp_path / "digit.png").write_bytes(data)
+    proc = run_cli("predict", "--model", str(exported_dir), "--json", str(tmp_path / "digit.png"))
+    record = json.loads(proc.stdout)["predictions"][0]
+    assert list(record) == ["file", "index", *FIELDS]
+    probabilities = record.pop("probabilities")
+    np.testing.assert_allclose(probabilities, answer.pop("probabilities"), atol=2e-6)
+    assert record["probability"] == pytest.approx(answer.pop("probability"), abs=2e-6)
+    assert {k: record[k] for k in answer} == answer
 
 
 def png_header_only(width, height):
@@ -206,11 +232,18 @@ def test_chunked_oversize_body_is_cut_off_with_413(ui_server):
 def test_page_and_assets_are_self_contained(ui_server):
     status, headers, page = request(f"{ui_server}/")
     assert status == 200 and headers["Content-Type"].startswith("text/html")
-    assert "connect-src 'self'" in headers["Content-Security-Policy"]
+    csp = headers["Content-Security-Policy"]
+    assert "connect-src 'self'" in csp
+    # Scripts from here only; wasm may be compiled (onnxruntime-web), nothing may be eval'd.
+    assert "script-src 'self' 'wasm-unsafe-eval';" in csp and "'unsafe-eval'" not in csp
     html = page.decode()
     assets = re.findall(r'(?:src|href)="([^"]+)"', html)
-    assert sorted(assets) == ["data:,", "static/app.css", "static/app.js"]
-    for name, media in (("app.js", "text/javascript"), ("app.css", "text/css")):
+    assert sorted(assets) == ["data:,", "static/app.css", "static/app.js", "static/recipe.js"]
+    for name, media in (
+        ("app.js", "text/javascript"),
+        ("recipe.js", "text/javascript"),
+        ("app.css", "text/css"),
+    ):
         status, headers, text = request(f"{ui_server}/static/{name}")
         assert status == 200 and headers["Content-Type"].startswith(media)
         # Nothing is fetched from elsewhere: no absolute URLs, no @import.
@@ -220,7 +253,7 @@ def test_page_and_assets_are_self_contained(ui_server):
 
 
 @pytest.mark.slow
-def test_info_reports_the_model_and_counts_requests(ui_server, exported_dir):
+def test_info_reports_the_model_and_counts_requests(ui_server, exported_dir, digits):
     import hashlib
 
     status, _, body = request(f"{ui_server}/v1/info")
@@ -229,12 +262,14 @@ def test_info_reports_the_model_and_counts_requests(ui_server, exported_dir):
     assert before["runtime"] == "ort-cpu"
     sha = hashlib.sha256((exported_dir / "lenet.onnx").read_bytes()).hexdigest()
     assert before["model_sha256"] == sha
-    assert before["dataset"] == "digits" and 0.5 < float(before["test_accuracy"]) <= 1
+    assert before["dataset"] == "digits" and type(before["test_accuracy"]) is float
+    assert 0.5 < before["test_accuracy"] <= 1 and type(before["unsure_below"]) is float
     predict(ui_server, b"junk")
-    predict(ui_server, png(np.zeros((28, 28), np.uint8)))
+    predict(ui_server, png(np.zeros((28, 28), np.uint8)))  # no digit: the model is not asked
+    predict(ui_server, ink_on_transparent(digits.x_test[0, 0]))
     after = json.loads(request(f"{ui_server}/v1/info")[2])
     counters = before["counters"]
-    assert after["counters"]["predict_requests"] == counters["predict_requests"] + 2
+    assert after["counters"]["predict_requests"] == counters["predict_requests"] + 3
     assert after["counters"]["predict_errors"] == counters["predict_errors"] + 1
     # The good image went through the server's batcher: its OIP counters saw one more image.
     assert after["counters"]["images"] == counters["images"] + 1
@@ -248,7 +283,7 @@ def test_predict_image_runs_off_the_event_loop(digit):
 
     seen = {}
 
-    def predict_image(data):
+    def predict_image(data, include_input=False):
         seen["thread"] = threading.get_ident()
         pixels, has_digit = decode_upload(data)
         return {"label": 0, "probabilities": [0.1] * 10, "no_digit": not has_digit}
