@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from lenet_deploy.artifacts.layout import ArtifactKind, resolve
-from lenet_deploy.artifacts.pairing import recorded_metadata
+from lenet_deploy.artifacts.pairing import read_metadata
 from lenet_deploy.bench.machine import environment
 from lenet_deploy.data.datasets import load_dataset
 from lenet_deploy.errors import ParityError, RuntimeUnavailableError
@@ -108,7 +108,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=50)
     args = parser.parse_args()
     onnx = resolve(args.model, ArtifactKind.ONNX)
-    data = load_dataset(recorded_metadata(onnx).get("dataset") or "digits")
+    data = load_dataset(read_metadata(onnx).get("dataset") or "digits")
     env = environment()
     print(f"{env['cpu']}, load average {os.getloadavg()[0]:.2f}, dataset {data.name}")
     oks = parity(onnx, data.x_test, data.y_test)

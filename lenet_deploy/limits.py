@@ -40,24 +40,35 @@ class Limits:
     max_gzip_inflated_bytes: int = 256 * 1024 * 1024
     #: Images per MNIST IDX file (dataset split).
     max_dataset_images: int = 100_000
-    #: Bytes of one request body (servers).
+    #: Bytes of one request body a server accepts: the most ``serve --max-body-mb`` (and
+    #: ``ServeSettings.max_body_bytes``) may be set to; ``serve_body_bytes`` is the default.
     max_body_bytes: int = 64 * 1024 * 1024
+    #: One request body, by default (``serve --max-body-mb 8``); larger get 413.
+    serve_body_bytes: int = 8 * 1024 * 1024
+    #: Pixels of one image posted to a server's ``/v1/predict`` (at most ``max_image_pixels``).
+    serve_image_pixels: int = 1024 * 1024
+    #: Requests a server holds pending before it answers 503 (the default of ``--max-queue``).
+    serve_max_queue: int = 1024
+    #: Files hashed when a folder is searched for an ONNX file's checkpoint (or the reverse).
+    max_pair_candidates: int = 64
     #: ``--seed`` (and >= 0).
     max_seed: int = 2**63 - 1
     #: ``--epochs``.
     max_epochs: int = 10_000
     #: ``train --batch-size``.
-    max_train_batch: int = 65_536
+    max_train_batch: int = 2**16
     #: ``--lr`` (finite, > 0).
     max_lr: float = 10.0
     #: ``bench --duration`` in seconds (finite, > 0).
     max_duration_s: float = 3600.0
     #: ``bench --iterations``.
-    max_iterations: int = 10_000_000
+    max_iterations: int = 10**7
     #: ``bench --warmup`` (>= 0).
-    max_warmup: int = 1_000_000
-    #: ``--threads``.
+    max_warmup: int = 10**6
+    #: ``--threads``, and every runtime's ``threads`` option.
     max_threads: int = 1024
+    #: Interleaved rounds of one benchmark (``BenchSettings.rounds``).
+    max_rounds: int = 1000
 
     def describe(self) -> list[tuple[str, Any]]:
         """(name, value) for every limit, in definition order (for the README and reports)."""
@@ -102,8 +113,14 @@ def check_number(
         bracket = "[" if low_inclusive else "("
         where = f" (limit {limit})" if limit else ""
         raise LimitError(
-            f"{name} must be a finite number in {bracket}{low:g}, {high:g}]{where}; got {value}"
+            f"{name} must be a finite number in {bracket}{_number(low)}, {_number(high)}]"
+            f"{where}; got {_number(value)}"
         )
+
+
+def _number(value: float) -> str:
+    """Integers with thousands separators (a byte limit reads 67,108,864), floats as %g."""
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
 
 
 def check_tolerances(atol: float | None, rtol: float | None) -> None:
@@ -127,7 +144,10 @@ def check_train_config(cfg: Any, limits: Limits = LIMITS) -> None:
     check_number("lr", cfg.lr, 0.0, limits.max_lr, low_inclusive=False, limit="max_lr")
     check_number("weight_decay", cfg.weight_decay, 0.0, 1.0)
     check_number("seed", cfg.seed, 0, limits.max_seed, integer=True, limit="max_seed")
-    check_number("threads", getattr(cfg, "threads", 1), 1, 1024, integer=True)
+    check_number(
+        "threads", getattr(cfg, "threads", 1), 1, limits.max_threads, integer=True,
+        limit="max_threads",
+    )  # fmt: skip
 
 
 def check_bench_settings(settings: Any, limits: Limits = LIMITS) -> None:
@@ -138,9 +158,12 @@ def check_bench_settings(settings: Any, limits: Limits = LIMITS) -> None:
         check_number(
             "batch size", b, 1, limits.max_bench_batch, integer=True, limit="max_bench_batch"
         )
-    check_number("warmup", settings.warmup, 0, limits.max_warmup, integer=True)
+    check_number("warmup", settings.warmup, 0, limits.max_warmup, integer=True, limit="max_warmup")
     if settings.iterations is not None:
-        check_number("iterations", settings.iterations, 1, limits.max_iterations, integer=True)
+        check_number(
+            "iterations", settings.iterations, 1, limits.max_iterations, integer=True,
+            limit="max_iterations",
+        )  # fmt: skip
     check_number(
         "duration",
         settings.duration_s,
@@ -149,6 +172,25 @@ def check_bench_settings(settings: Any, limits: Limits = LIMITS) -> None:
         low_inclusive=False,
         limit="max_duration_s",
     )
-    check_number("rounds", settings.rounds, 1, 1000, integer=True)
-    if settings.threads is not None:
-        check_number("threads", settings.threads, 1, limits.max_threads, integer=True)
+    check_number("rounds", settings.rounds, 1, limits.max_rounds, integer=True, limit="max_rounds")
+    check_threads(settings.threads, limits)
+
+
+def check_threads(threads: Any, limits: Limits = LIMITS) -> None:
+    """``threads``: None (the engine's own choice) or an integer in [1, max_threads]."""
+    if threads is not None:
+        check_number("threads", threads, 1, limits.max_threads, integer=True, limit="max_threads")
+
+
+def check_serve_settings(settings: Any, limits: Limits = LIMITS) -> None:
+    """A server's limits: each at least 1 and at most the limit it stands for."""
+    check_number(
+        "max_body_bytes", settings.max_body_bytes, 1, limits.max_body_bytes, integer=True,
+        limit="max_body_bytes",
+    )  # fmt: skip
+    check_number(
+        "max_image_pixels", settings.max_image_pixels, 1, limits.max_image_pixels,
+        integer=True, limit="max_image_pixels",
+    )  # fmt: skip
+    check_number("max_queue", settings.max_queue, 1, math.inf, integer=True)
+    check_threads(settings.threads, limits)

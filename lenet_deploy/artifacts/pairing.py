@@ -16,10 +16,10 @@ from pathlib import Path
 
 from .layout import CHECKPOINT_NAME, ONNX_NAME, ArtifactKind, file_sha256
 from ..errors import ArtifactError, ArtifactKindError
+from ..limits import LIMITS
 
 SHA_KEY = "source_checkpoint_sha256"
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
-MAX_CANDIDATES = 64  # checkpoints hashed when searching a folder for an ONNX file's partner
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,9 @@ def is_checkpoint_path(text: str | os.PathLike) -> bool:
     return Path(text).suffix.lower() in CHECKPOINT_SUFFIXES or Path(text).is_file()
 
 
-def recorded_metadata(onnx_path: Path) -> dict[str, str]:
-    """The ``metadata_props`` of an ONNX file; ArtifactError when it cannot be read."""
+def read_metadata(onnx_path: str | os.PathLike) -> dict[str, str]:
+    """The ``metadata_props`` of an ONNX file (the one reader of them); ArtifactError when it
+    cannot be read."""
     import onnx
 
     try:
@@ -75,7 +76,7 @@ def recorded_metadata(onnx_path: Path) -> dict[str, str]:
 
 
 def recorded_sha256(onnx_path: Path) -> str | None:
-    return recorded_metadata(onnx_path).get(SHA_KEY) or None
+    return read_metadata(onnx_path).get(SHA_KEY) or None
 
 
 def pair(model: str | os.PathLike, reference: str | os.PathLike | None = None) -> ModelPair:
@@ -137,9 +138,8 @@ def _check_match(onnx: Path, checkpoint: Path, explicit: bool) -> None:
 def _find_partner(onnx: Path) -> Path | None:
     """The checkpoint beside ``onnx`` whose sha256 is the one recorded in it."""
     recorded = recorded_sha256(onnx)
-    candidates = sorted(
-        p for p in onnx.parent.iterdir() if p.suffix.lower() in CHECKPOINT_SUFFIXES
-    )[:MAX_CANDIDATES]
+    found = sorted(p for p in onnx.parent.iterdir() if p.suffix.lower() in CHECKPOINT_SUFFIXES)
+    candidates = found[: LIMITS.max_pair_candidates]
     if recorded is None:
         if not candidates:
             return None
@@ -153,15 +153,23 @@ def _find_partner(onnx: Path) -> Path | None:
     if candidates:
         raise ArtifactError(
             f"no checkpoint beside {str(onnx)!r} matches the sha256 it records "
-            f"({recorded[:12]}...; checked {', '.join(p.name for p in candidates[:4])}); pass "
-            "the one it was exported from with --reference Y.pt"
+            f"({recorded[:12]}...; checked {', '.join(p.name for p in candidates[:4])}"
+            f"{_cut(found, candidates)}); pass the one it was exported from with --reference Y.pt"
         )
     return None
 
 
 def _find_onnx_for(checkpoint: Path) -> Path | None:
     sha = file_sha256(checkpoint)
-    for path in sorted(checkpoint.parent.glob("*.onnx"))[:MAX_CANDIDATES]:
+    for path in sorted(checkpoint.parent.glob("*.onnx"))[: LIMITS.max_pair_candidates]:
         if recorded_sha256(path) == sha:
             return path
     return None
+
+
+def _cut(found: list[Path], checked: list[Path]) -> str:
+    if len(found) == len(checked):
+        return ""
+    return (
+        f"; only the first {len(checked):,} of {len(found):,} by name (limit max_pair_candidates)"
+    )

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from ..limits import LIMITS, check_size
 from ._common import in_range, positive_int, unsure_below
 
 _port = in_range(int, 0, 65535, what="a port in 0..65535")
 _non_negative_float = in_range(float, 0.0, what="a number >= 0")
+_MAX_BODY_MB = LIMITS.max_body_bytes // 2**20
 
 
 def _cpu_list(text: str) -> tuple[int, ...]:
@@ -66,8 +68,8 @@ def register(subparsers) -> None:
         "--max-body-mb",
         type=positive_int,
         default=d.max_body_bytes // 2**20,
-        help=f"largest infer request body in MiB; larger get 413 (default: "
-        f"{d.max_body_bytes // 2**20})",
+        help=f"largest request body in MiB; larger get 413 (default: "
+        f"{d.max_body_bytes // 2**20}, at most {_MAX_BODY_MB}: LIMITS.max_body_bytes)",
     )
     p.add_argument(
         "--cpus",
@@ -122,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
         ) from None
     from ..runtimes import get_entry, load_runtime
 
+    fix = f"give at most --max-body-mb {_MAX_BODY_MB}"
+    check_size("--max-body-mb", args.max_body_mb, _MAX_BODY_MB, "max_body_bytes (MiB)", fix)
     settings = ServeSettings(
         host=args.host,
         port=args.port,

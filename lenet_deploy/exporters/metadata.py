@@ -7,7 +7,6 @@ does to its input, including "none".
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
 from typing import Any
 
@@ -83,11 +82,3 @@ def attach_metadata(proto, metadata: dict[str, str]) -> None:
     for key, value in metadata.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
-
-
-def read_metadata(path: str | os.PathLike) -> dict[str, str]:
-    """The ``metadata_props`` of an exported file, as a dict."""
-    import onnx
-
-    proto = onnx.load(str(path), load_external_data=False)
-    return {p.key: p.value for p in proto.metadata_props}

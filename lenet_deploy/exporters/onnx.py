@@ -27,10 +27,11 @@ import numpy as np
 
 from .._optional import require
 from ..artifacts.atomic import atomic_write_bytes, check_outputs, ensure_writable_dir
+from ..artifacts.pairing import read_metadata
 from ..errors import ExportError, first_line
 from ..spec import INPUT_NAME, OUTPUT_NAME
 from .gates import Gate, run_gates
-from .metadata import attach_metadata, build_metadata, read_metadata
+from .metadata import attach_metadata, build_metadata
 
 __all__ = ["ExportReport", "Gate", "export_onnx", "read_metadata", "run_gates"]
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -172,13 +173,10 @@ def _fit(cfg, ds, progress, on_epoch) -> TrainResult:
     return TrainResult(model, history[-1]["test_accuracy"] if history else 0.0, seconds, history)
 
 
-def train(
-    cfg: TrainConfig,
-    out_dir: str | Path = DEFAULT_OUT,
-    progress: Callable[[int, int], None] | None = None,
-    on_epoch: Callable[[dict], None] | None = None,
-) -> TrainResult:
+def train(cfg: TrainConfig, out_dir: str | Path = DEFAULT_OUT, **hooks: Any) -> TrainResult:
     """Train, then write ``out_dir/lenet.pt`` and ``out_dir/metrics.json`` atomically.
+
+    ``hooks`` are ``fit``'s ``progress`` and ``on_epoch``.
 
     The output directory is checked for writability before training starts; the files are
     written to temporary names and renamed only after everything succeeded, so a failed or
@@ -187,7 +185,7 @@ def train(
     check_train_config(cfg)
     out = ensure_writable_dir(out_dir)
     ds = load_dataset(cfg.data)
-    result = fit(cfg, ds, progress=progress, on_epoch=on_epoch)
+    result = fit(cfg, ds, **hooks)
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     metadata = {
         "dataset": ds.name,
@@ -231,4 +229,3 @@ def train(
         tmp_metrics.write_text(text, encoding="utf-8")
     result.checkpoint_path, result.metrics_path = ckpt_path, metrics_path
     return result
-

@@ -25,13 +25,11 @@ from ..artifacts.layout import (
     unloadable_model,
 )
 from ..errors import RuntimeUnavailableError, first_line
-from .base import KEEP_INPUT, Runtime
+from .base import CPU_CHUNK, KEEP_INPUT, Runtime
 from .options import ThreadOptions
 from .registry import RuntimeEntry, register_runtime
 
 INSTALL_FIX = "install the extra: pip install 'lenet-deploy[openvino]'"
-#: Images per infer request; larger batches run in pieces (see ort.CPU_CHUNK).
-CPU_CHUNK = 256
 _HINT = {"fp32": "f32", "bf16": "bf16"}
 
 
@@ -61,16 +59,11 @@ def probe() -> str | None:
     return None
 
 
-@register_runtime(
-    "ov-cpu",
-    artifact=ArtifactKind.ONNX,
-    device="cpu",
-    options=OpenVinoOptions,
-    probe=probe,
-    description="OpenVINO on the CPU, f32 and latency hints (bf16 on request)",
-)
+@register_runtime("ov-cpu", options=OpenVinoOptions, probe=probe)
 class OpenVinoRuntime(Runtime):
-    """One compiled model and one infer request on the OpenVINO CPU plugin."""
+    """OpenVINO on the CPU, f32 and latency hints (bf16 on request)
+
+    One compiled model, and one infer request per thread, on the OpenVINO CPU plugin."""
 
     chunk_size = CPU_CHUNK
 

@@ -10,17 +10,24 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import OptionsError
+from ..limits import LIMITS
 
 
 @dataclasses.dataclass(frozen=True)
 class ThreadOptions:
-    """The option every CPU engine shares: ``threads`` (None: the engine's own choice)."""
+    """The option every CPU engine shares: ``threads`` (None: the engine's own choice; at most
+    ``LIMITS.max_threads``)."""
 
     threads: int | None = None
 
     def __post_init__(self) -> None:
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads must be >= 1, got {self.threads}")
+        if self.threads is not None and self.threads > LIMITS.max_threads:
+            raise ValueError(
+                f"threads must be at most {LIMITS.max_threads:,} (limit max_threads), "
+                f"got {self.threads:,}"
+            )
 
 
 def option_names(options_type: type) -> list[str]:

@@ -40,9 +40,9 @@ from .base import Runtime
 from .registry import RuntimeEntry, register_runtime
 
 NAME = "ort-web"
-#: The default ``dist``: $LENET_DEPLOY_ORT_WEB_DIST, else where ``npm ci --prefix web`` puts
+#: The default ``dist``: $LENET_DEPLOY_ORT_WEB, else where ``npm ci --prefix web`` puts
 #: onnxruntime-web in the source checkout (an editable install), else in the current folder.
-DIST_ENV, NPM_DIST = "LENET_DEPLOY_ORT_WEB_DIST", "web/node_modules/onnxruntime-web/dist"
+DIST_ENV, NPM_DIST = "LENET_DEPLOY_ORT_WEB", "web/node_modules/onnxruntime-web/dist"
 REPO_DIST = Path(__file__).resolve().parents[2] / NPM_DIST
 NPM_FIX = (f"run 'npm ci --prefix web' in the lenet-deploy repository (for a copy not installed "
            f"from it: set {DIST_ENV} to its {NPM_DIST}), or pass dist=PATH")  # fmt: skip

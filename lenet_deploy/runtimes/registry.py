@@ -2,9 +2,9 @@
 
 A built-in declares itself once, next to its class::
 
-    @register_runtime("ort-cpu", artifact=ArtifactKind.ONNX, device="cpu", options=OrtOptions)
-    class OrtRuntime(Runtime):
-        def __init__(self, artifact, options: OrtOptions, entry: RuntimeEntry): ...
+    @register_runtime("ort-cpu", artifact=ArtifactKind.ONNX, device="cpu", options=OrtCpuOptions)
+    class OrtCpuRuntime(OrtRuntime):
+        def _predict(self, x): ...
 
 The modules in ``BUILTIN_MODULES`` are imported on first use, which runs those decorators.
 A plug-in package exposes a factory in the entry-point group ``lenet_deploy.runtimes``::
@@ -91,6 +91,9 @@ class RuntimeEntry:
 
 @dataclass(frozen=True)
 class Availability:
+    """Whether a registered runtime can run here, truthy when it can; ``reason`` is "ok" or
+    why not, with the fix."""
+
     name: str
     available: bool
     reason: str
@@ -117,7 +120,7 @@ def register_runtime(
     factory: Factory | None = None,
     *,
     probe: Probe | None = None,
-    description: str = "",
+    description: str | None = None,
     artifact: ArtifactKind | str = ArtifactKind.ONNX,
     device: str = "cpu",
     options: type | None = None,
@@ -125,7 +128,8 @@ def register_runtime(
     """Register ``factory`` under ``name``; without ``factory``, a decorator for a class.
 
     ``probe()`` (optional) returns None when the runtime can run here, or the reason it cannot.
-    A name that is already registered raises DuplicateRuntimeError.
+    ``description`` defaults to the first line of a class's own docstring (else empty). A name
+    that is already registered raises DuplicateRuntimeError.
     """
     if not isinstance(name, str) or not name.strip():
         raise LenetDeployError(f"runtime name must be a non-empty string, got {name!r}")
@@ -139,13 +143,20 @@ def register_runtime(
                 f"({_REGISTRY[name].description or 'no description'}); choose another name"
             )
         kind = ArtifactKind(artifact)
-        _REGISTRY[name] = RuntimeEntry(name, target, probe, description, kind, device, options)
+        text = _summary(target) if description is None else description
+        _REGISTRY[name] = RuntimeEntry(name, target, probe, text, kind, device, options)
         return target
 
     if factory is None:
         return add
     add(factory)
     return _REGISTRY[name]
+
+
+def _summary(target: Factory) -> str:
+    """The first line of a class's own docstring (not one it inherits), else ""."""
+    doc = vars(target).get("__doc__") if isinstance(target, type) else None
+    return doc.strip().splitlines()[0].strip() if doc and doc.strip() else ""
 
 
 def unregister_runtime(name: str) -> None:

@@ -54,15 +54,12 @@ class RemoteOptions:
 
 
 @register_runtime(
-    NAME,
-    artifact=ArtifactKind.URL,
-    device="http",
-    options=RemoteOptions,
-    probe=probe,
-    description="any OIP v2 server over HTTP (tritonclient, binary)",
+    NAME, artifact=ArtifactKind.URL, device="http", options=RemoteOptions, probe=probe
 )
 class RemoteRuntime(Runtime):
-    """LeNet served over OIP v2 REST, through tritonclient's binary tensors."""
+    """any OIP v2 server over HTTP (tritonclient, binary)
+
+    LeNet served over OIP v2 REST, through tritonclient's binary tensors."""
 
     def __init__(
         self, artifact: str | os.PathLike, options: RemoteOptions, entry: RuntimeEntry
@@ -186,4 +183,3 @@ class RemoteRuntime(Runtime):
             for client in self._clients:
                 client.close()
             self._clients.clear()
-

@@ -29,7 +29,9 @@ import numpy as np
 from ..errors import LenetDeployError
 from ..runtimes.base import Runtime
 from .metrics import ServerMetrics
+from .settings import ServeSettings
 
+_DEFAULTS = ServeSettings()  # the server's defaults, and LIMITS.serve_max_queue
 _log = logging.getLogger("lenet_deploy.serve")
 
 
@@ -72,9 +74,9 @@ class Batcher:
         self,
         runtime: Runtime,
         *,
-        max_batch: int = 64,
-        max_delay_s: float = 0.0005,
-        max_queue: int = 1024,
+        max_batch: int = _DEFAULTS.max_batch,
+        max_delay_s: float = _DEFAULTS.max_delay_ms / 1e3,
+        max_queue: int = _DEFAULTS.max_queue,
         metrics: ServerMetrics | None = None,
     ) -> None:
         if max_batch < 1 or max_queue < 1 or max_delay_s < 0:

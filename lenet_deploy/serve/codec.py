@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import spec
 from ..errors import LenetDeployError
 from ..spec import CLASS_LABELS, IMAGE_SIZE, INPUT_NAME, NUM_CLASSES, OUTPUT_NAME
 from . import simdjson_reader
@@ -43,7 +44,7 @@ except ImportError:  # pragma: no cover - the stdlib gives the same objects and 
 
 
 class InferError(LenetDeployError):
-    """A request the server refuses; ``status`` is the HTTP status to answer with."""
+    """A request the server refuses (infer, upload); ``status`` is the HTTP status to answer."""
 
     def __init__(self, message: str, status: int = 400):
         super().__init__(message)
@@ -126,9 +127,9 @@ def _decode_input(tensor: dict, binary: memoryview | None) -> np.ndarray:
         if binary is not None and len(binary):
             raise InferError("binary data follows the header but no input has binary_data_size")
         x = _json_pixels(tensor.get("data"), n)
-    flat = x.reshape(-1)  # argmin/argmax: a fraction of min()/max()'s cost on one image
-    lo, hi = flat[flat.argmin()], flat[flat.argmax()]
-    if not (lo >= 0.0 and hi <= 1.0):  # also false for NaN (argmin/argmax find the first)
+    flat = x.reshape(-1)
+    if not spec.pixels_in_range(flat):  # the library's rule: Runtime.predict accepts the same
+        lo, hi = flat[flat.argmin()], flat[flat.argmax()]  # NaN when there is one
         raise InferError(
             f"input {INPUT_NAME!r} takes pixels in [0, 1]; got values in [{lo:g}, {hi:g}]"
         )

@@ -13,17 +13,11 @@ import numpy as np
 
 from ..images import recipe as images
 from ..images.answer import UNSURE_BELOW, answer_for, check_unsure_below
+from ..runtimes.base import softmax
 from ..spec import IMAGE_SIZE
 
 #: ``decode(data) -> (pixels float32 (1, 32, 32) in [0, 1], has_digit)``; raises ImageError.
 Decode = Callable[[bytes], tuple[np.ndarray, bool]]
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax in float64, so that ten probabilities sum to 1 within 1e-12."""
-    z = np.asarray(logits, dtype=np.float64)
-    z = np.exp(z - z.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)
 
 
 def make_predict_image(

@@ -34,9 +34,10 @@ from ..errors import LenetDeployError, first_line
 from ..images.ink import RECIPE_GEOMETRY
 from .batcher import Overloaded
 from .browser_model import OrtWeb, browser_routes, find_ort_web, onnx_file
+from .codec import InferError
 from .image_predict import decode_upload, make_predict_image
 from .infer import serving
-from .upload import UploadError, check_image_header, image_bytes, read_body
+from .upload import check_image_header, image_bytes, read_body
 
 PAGE = "index.html"
 #: The page's assets by name, with their media types; nothing else is served from /static.
@@ -100,7 +101,7 @@ def ui_routes(
             check_image_header(data, max_pixels)
             with_input = request.query_params.get("input", "") in ("1", "true")
             result = await run_in_threadpool(predict_image, data, with_input)
-        except UploadError as exc:
+        except InferError as exc:
             counters["predict_errors"] += 1
             return JSONResponse({"error": first_line(exc)}, status_code=exc.status)
         except LenetDeployError as exc:
@@ -152,14 +153,14 @@ class _Batched:
 
     def check_ready(self) -> None:
         if not serving(self.state):
-            raise UploadError("the model is not ready (loading or shutting down)", status=503)
+            raise InferError("the model is not ready (loading or shutting down)", status=503)
 
     def predict(self, x):
         self.check_ready()
         try:
             return self.state.batcher.infer_blocking(x)
         except Overloaded as exc:
-            raise UploadError(str(exc), status=503) from None
+            raise InferError(str(exc), status=503) from None
 
 
 def served_info(state, ort_web: OrtWeb | None = None) -> dict[str, Any]:
@@ -222,6 +223,6 @@ _sha256 = functools.lru_cache(maxsize=4)(file_sha256)  # the panel asks on every
 
 @functools.lru_cache(maxsize=4)
 def _onnx_metadata(path: str) -> dict[str, str]:
-    from ..exporters.onnx import read_metadata
+    from ..artifacts.pairing import read_metadata
 
     return read_metadata(path)

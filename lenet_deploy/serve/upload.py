@@ -9,35 +9,28 @@ from __future__ import annotations
 
 import io
 
-from ..errors import ImageError, LenetDeployError
+from ..errors import ImageError
+from .codec import InferError
 
 #: The formats the endpoint accepts (Pillow's names); anything else is refused from its header.
 IMAGE_FORMATS = ("PNG", "JPEG")
 
 
-class UploadError(LenetDeployError):
-    """A request body the endpoint refuses; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
-
-
 async def read_body(request, max_bytes: int) -> bytes:
-    """The body of a Starlette ``request``, at most ``max_bytes``, else UploadError 413/400."""
+    """The body of a Starlette ``request``, at most ``max_bytes``, else InferError 413/400."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
-            raise UploadError(f"invalid Content-Length {declared[:40]!r}")
+            raise InferError(f"invalid Content-Length {declared[:40]!r}")
         if int(declared) > max_bytes:
-            raise UploadError(_too_large(int(declared), max_bytes), status=413)
+            raise InferError(_too_large(int(declared), max_bytes), status=413)
     from .infer import read_body_limited
 
     body = await read_body_limited(request.receive, max_bytes)
     if body is None:
-        raise UploadError(f"body is over the limit of {max_bytes:,} bytes", status=413)
+        raise InferError(f"body is over the limit of {max_bytes:,} bytes", status=413)
     if not body:
-        raise UploadError("empty body; send PNG or JPEG bytes, or a multipart 'file' field")
+        raise InferError("empty body; send PNG or JPEG bytes, or a multipart 'file' field")
     return body
 
 
@@ -52,7 +45,7 @@ def image_bytes(body: bytes, content_type: str) -> bytes:
         return body
     boundary = _param(params, "boundary")
     if not boundary:
-        raise UploadError("multipart/form-data without a boundary parameter")
+        raise InferError("multipart/form-data without a boundary parameter")
     for part in body.split(b"--" + boundary.encode("latin-1"))[1:]:
         if part.startswith(b"--"):  # the closing delimiter: no more parts
             break
@@ -61,7 +54,7 @@ def image_bytes(body: bytes, content_type: str) -> bytes:
         if sep and ("filename=" in disposition or _param(disposition, "name") == "file"):
             # The CRLF before the next delimiter belongs to the delimiter, not to the file.
             return content[:-2] if content.endswith(b"\r\n") else content
-    raise UploadError("multipart body has no file part; send the image in a 'file' field")
+    raise InferError("multipart body has no file part; send the image in a 'file' field")
 
 
 def _header(head: bytes, name: str) -> str:

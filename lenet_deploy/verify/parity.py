@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..artifacts.layout import DEFAULT_DIR, ArtifactKind, artifact_for, is_url
-from ..artifacts.pairing import ModelPair, pair, recorded_metadata
+from ..artifacts.pairing import ModelPair, pair, read_metadata
 from ..errors import (
     ArtifactError,
     ArtifactKindError,
@@ -46,6 +46,15 @@ class InputSet:
     labels: np.ndarray | None = None
 
 
+def _of_comparison(field: str, skipped: Any = None) -> property:
+    """A read-only ``RuntimeParity`` attribute: ``comparison.<field>``, else ``skipped``."""
+
+    def get(self: RuntimeParity) -> Any:
+        return getattr(self.comparison, field) if self.comparison is not None else skipped
+
+    return property(get, doc=f"The comparison's {field} ({skipped!r} when skipped).")
+
+
 @dataclass(frozen=True)
 class RuntimeParity:
     """One runtime against the reference; ``comparison`` is None when it was skipped."""
@@ -62,35 +71,15 @@ class RuntimeParity:
     def passed(self) -> bool:
         return self.status is Status.PASSED
 
-    def __bool__(self) -> bool:
-        return self.passed
+    __bool__ = passed.fget  # truthy on pass
 
-    def _get(self, field: str) -> Any:
-        return getattr(self.comparison, field) if self.comparison is not None else None
-
-    @property
-    def accuracy(self) -> float | None:
-        return self._get("accuracy")
-
-    @property
-    def max_abs_diff(self) -> float | None:
-        return self._get("max_abs_diff")
-
-    @property
-    def max_rel_diff(self) -> float | None:
-        return self._get("max_rel_diff")
-
-    @property
-    def outside_tolerance(self) -> int | None:
-        return self._get("outside_tolerance")
-
-    @property
-    def top1_agreement(self) -> float | None:
-        return self._get("top1_agreement")
-
-    @property
-    def failures(self) -> tuple[str, ...]:
-        return self._get("failures") or ()
+    # The comparison's summary fields, None (failures: empty) when the runtime was skipped.
+    accuracy = _of_comparison("accuracy")
+    max_abs_diff = _of_comparison("max_abs_diff")
+    max_rel_diff = _of_comparison("max_rel_diff")
+    outside_tolerance = _of_comparison("outside_tolerance")
+    top1_agreement = _of_comparison("top1_agreement")
+    failures = _of_comparison("failures", ())
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON record: summary fields first, then the comparison per input set."""
@@ -273,7 +262,7 @@ def _test_dataset(files: ModelPair, say: Callable[[str], None]):
     recorded = None
     if files.onnx is not None:
         try:
-            recorded = recorded_metadata(files.onnx).get("dataset")
+            recorded = read_metadata(files.onnx).get("dataset")
         except ArtifactError:
             pass  # the runtime that loads it reports the unreadable file
     elif files.checkpoint is not None:

@@ -87,6 +87,12 @@ class Model:
     def __init__(self):
         self.calls = 0
 
+    def to(self, device) -> Model:  # what the torch runtimes call on a loaded LeNet
+        return self
+
+    def eval(self) -> Model:
+        return self
+
     def __call__(self, x: Tensor) -> Tensor:
         self.calls += 1
         out = Tensor(np.full((len(x.a), 10), np.nan, np.float32))
@@ -162,3 +168,28 @@ torch = types.SimpleNamespace(
         device=use_device,
     ),
 )
+
+
+def runtime_torch() -> types.SimpleNamespace:
+    """``torch`` as ``runtimes.pytorch.TorchCudaRuntime`` sees it: the fake CUDA above plus the
+    process-wide switches it sets and restores; ``calls`` records the device-wide calls."""
+    calls: list = []
+    state = {"threads": 4}
+    cuda = types.SimpleNamespace(
+        **vars(torch.cuda),
+        synchronize=lambda device=None: calls.append(("synchronize", device)),
+        get_device_name=lambda device=None: f"Fake GPU {device}",
+        empty_cache=lambda: calls.append(("empty_cache",)),
+    )
+    return types.SimpleNamespace(
+        **{**vars(torch), "cuda": cuda},
+        __version__="0.0-fake",
+        calls=calls,
+        device=lambda kind, index=None: kind if index is None else f"{kind}:{index}",
+        get_num_threads=lambda: state["threads"],
+        set_num_threads=lambda n: state.update(threads=n),
+        backends=types.SimpleNamespace(
+            cuda=types.SimpleNamespace(matmul=types.SimpleNamespace(allow_tf32=True)),
+            cudnn=types.SimpleNamespace(allow_tf32=True),
+        ),
+    )

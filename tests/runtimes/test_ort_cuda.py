@@ -3,6 +3,7 @@
 import threading
 import types
 
+import numpy as np
 import onnxruntime
 import pytest
 
@@ -139,3 +140,75 @@ def test_overlap_chunk_must_be_positive():
     assert TorchCudaOptions().overlap_chunk == 256
     with pytest.raises(OptionsError, match="overlap_chunk must be >= 1"):
         parse_options("torch-cuda", TorchCudaOptions, {"overlap_chunk": 0})
+
+
+class DeviceValue:
+    """An OrtValue "on the device": copies in and out are explicit, as with IO binding."""
+
+    def __init__(self, shape):
+        self.a = np.full(shape, np.nan, np.float32)
+
+    def update_inplace(self, x):
+        np.copyto(self.a, x)
+
+    def numpy(self):
+        return self.a.copy()
+
+
+class DeviceIoBinding(FakeIoBinding):
+    def __init__(self):
+        super().__init__()
+        self.synced = []
+
+    def synchronize_inputs(self):
+        self.synced.append("inputs")
+
+    def synchronize_outputs(self):
+        self.synced.append("outputs")
+
+
+class RunningCudaSession(CudaSession):
+    """A CUDA session whose runs compute ``2 * x[:, :10]`` from the bound device input."""
+
+    runs = []
+
+    def io_binding(self):
+        return DeviceIoBinding()
+
+    def get_session_options(self):
+        return types.SimpleNamespace(intra_op_num_threads=0, graph_optimization_level="ALL")
+
+    def run_with_iobinding(self, io, run_options=None):
+        RunningCudaSession.runs.append(run_options)
+        x = io.bound["image"].a
+        if np.isnan(x).any():
+            raise RuntimeError("input read before it was copied")
+        io.bound["logits"].a[:] = 2 * x.reshape(len(x), -1)[:, :10]
+
+
+def test_ort_cuda_runtime_runs_through_device_bindings(exported_dir, monkeypatch):
+    from lenet_deploy.runtimes.ort import OrtCudaRuntime
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", RunningCudaSession)
+    monkeypatch.setattr(ort_loader, "check_signature", lambda *args: None)
+    monkeypatch.setattr(
+        onnxruntime,
+        "OrtValue",
+        types.SimpleNamespace(ortvalue_from_shape_and_type=lambda s, *a: DeviceValue(s)),
+    )
+    monkeypatch.setattr(onnxruntime, "RunOptions", FakeRunOptions)
+    x = np.random.default_rng(0).random((3, 1, 32, 32), dtype=np.float32)
+    want = 2 * x.reshape(3, -1)[:, :10]
+    with load_runtime("ort-cuda", exported_dir, cuda_graphs=True) as rt:
+        assert type(rt) is OrtCudaRuntime and rt.timed_phases and rt.chunk_size > 256
+        np.testing.assert_array_equal(rt.predict(x), want)
+        staged = rt.upload(x)  # the buffers predict used: one binding per batch size
+        assert staged.io.synced == ["inputs", "outputs"]
+        np.testing.assert_array_equal(rt.download(rt.compute(staged)), want)
+        assert staged.io.synced == ["inputs", "outputs"] * 2
+        assert RunningCudaSession.runs[-1].entries == {"gpu_graph_id": "0"}
+        info = rt.info()
+        assert info["cuda_graphs"] is True and info["small_batch_threads"] is None
+        assert rt.threads_for(1) == info["threads"]
+        bindings = rt._bindings
+    assert bindings.sizes() == {"graphs": [], "eager": []}  # close released the buffers

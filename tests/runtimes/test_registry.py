@@ -181,3 +181,50 @@ def test_entry_point_plugins_are_discovered(tmp_path, monkeypatch):
         for name in ("demo-entry", "demo-factory", "demo-broken"):
             unregister_runtime(name)
         sys.modules.pop("lenet_plugin_demo", None)
+
+
+def test_device_variants_are_classes_over_one_base_per_family():
+    from lenet_deploy.runtimes.base import CPU_CHUNK
+    from lenet_deploy.runtimes.openvino import OpenVinoRuntime
+    from lenet_deploy.runtimes.ort import OrtCpuRuntime, OrtCudaRuntime, OrtRuntime
+    from lenet_deploy.runtimes.pytorch import TorchCpuRuntime, TorchCudaRuntime, TorchRuntime
+
+    variants = {
+        "torch-cpu": (TorchCpuRuntime, TorchRuntime, False),
+        "torch-cuda": (TorchCudaRuntime, TorchRuntime, True),
+        "ort-cpu": (OrtCpuRuntime, OrtRuntime, False),
+        "ort-cuda": (OrtCudaRuntime, OrtRuntime, True),
+        "ov-cpu": (OpenVinoRuntime, Runtime, False),
+    }
+    for name, (cls, base, cuda) in variants.items():
+        entry = get_entry(name)
+        assert entry.factory is cls and issubclass(cls, base), name
+        assert entry.device == ("cuda" if cuda else "cpu") and cls.timed_phases is cuda, name
+        # one chunk constant for every CPU engine; device engines take up to engine_chunk
+        assert cls.chunk_size == (Runtime.chunk_size if cuda else CPU_CHUNK), name
+
+
+def test_a_class_without_a_description_is_described_by_its_own_docstring():
+    @register_runtime("documented")
+    class Documented(Runtime):
+        """what it is
+
+        and more."""
+
+        def __init__(self, artifact=None, **options):
+            pass
+
+        def _predict(self, x):
+            return np.zeros((len(x), 10), np.float32)
+
+    @register_runtime("undocumented")
+    class Undocumented(Documented):  # Runtime's and Documented's docstrings are not its own
+        pass
+
+    try:
+        rows = {a.name: a.description for a in available_runtimes()}
+        assert rows["documented"] == "what it is" and rows["undocumented"] == ""
+        assert rows["ort-cpu"] == "onnxruntime, CPUExecutionProvider"  # built-ins: the same
+    finally:
+        unregister_runtime("documented")
+        unregister_runtime("undocumented")

@@ -110,3 +110,58 @@ def test_close_releases_every_binding():
     assert sorted(gpu._cache.sizes()) == [4, 6]
     gpu.close()
     assert len(gpu._cache) == 0
+
+
+@pytest.fixture
+def fake_torch_cuda(monkeypatch, tmp_path):
+    """``load_runtime("torch-cuda", ...)`` on the fake CUDA torch: the runtime class itself,
+    its options, staging and close, without a GPU."""
+    from fake_cuda import runtime_torch
+
+    from lenet_deploy.runtimes import pytorch
+
+    fake = runtime_torch()
+    model = Model()
+    monkeypatch.setattr(pytorch, "import_torch", lambda: fake)
+    monkeypatch.setattr(pytorch, "cuda_unavailable_reason", lambda device_id=0: None)
+    monkeypatch.setattr(pytorch, "load_model", lambda path: (model, {"dataset": "fake"}))
+    (tmp_path / "lenet.pt").write_bytes(b"not read: load_model is the fake's")
+    return fake, model, tmp_path
+
+
+@pytest.mark.parametrize("graphs", [False, True])
+def test_torch_cuda_runtime_runs_its_engine_on_its_device(fake_torch_cuda, graphs):
+    from lenet_deploy.runtimes import load_runtime
+    from lenet_deploy.runtimes.pytorch import TorchCudaRuntime
+
+    fake, model, folder = fake_torch_cuda
+    options = dict(device_id=1, cuda_graphs=graphs, overlap_chunk=4, allow_tf32=False)
+    with load_runtime("torch-cuda", folder, threads=2, **options) as rt:
+        assert type(rt) is TorchCudaRuntime and rt.timed_phases and rt.device == "cuda:1"
+        assert fake.backends.cuda.matmul.allow_tf32 is False and fake.get_num_threads() == 2
+        x = batch(10)  # three chunks on two streams, on cuda:1 while cuda:0 is current
+        np.testing.assert_array_equal(rt.predict(x), logits_of(x))
+        staged = rt.upload(batch(6))
+        np.testing.assert_array_equal(rt.download(rt.compute(staged)), logits_of(batch(6)))
+        rt.synchronize()
+        info = rt.info()
+        assert info["gpu"] == "Fake GPU cuda:1" and info["tf32"] is False
+        assert info["cuda_graphs"] is graphs and info["overlap_chunk"] == 4
+        assert info["engine"] == "torch" and info["threads"] == 2
+    assert ("synchronize", "cuda:1") in fake.calls and fake.calls[-1] == ("empty_cache",)
+    # the process-wide switches are as they were before the runtime opened
+    assert fake.backends.cuda.matmul.allow_tf32 is True and fake.backends.cudnn.allow_tf32
+    assert fake.get_num_threads() == 4
+    with pytest.raises(Exception, match="after close"):
+        rt.compute(staged)
+
+
+def test_torch_cuda_runtime_refuses_with_the_reason(fake_torch_cuda, monkeypatch):
+    from lenet_deploy.errors import RuntimeUnavailableError
+    from lenet_deploy.runtimes import load_runtime, pytorch
+
+    fake, _, folder = fake_torch_cuda
+    monkeypatch.setattr(pytorch, "cuda_unavailable_reason", lambda device_id=0: "no GPU here")
+    with pytest.raises(RuntimeUnavailableError, match="^torch-cuda: no GPU here$"):
+        load_runtime("torch-cuda", folder)
+    assert fake.backends.cuda.matmul.allow_tf32 is True  # nothing was switched

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from lenet_deploy.errors import ImageError
-from lenet_deploy.serve.upload import UploadError, check_image_header, image_bytes
+from lenet_deploy.serve.codec import InferError
+from lenet_deploy.serve.upload import check_image_header, image_bytes
 
 # Bytes a naive split on blank lines or CRLFs would cut: the file part must survive exactly.
 TRICKY = b"\x89PNG\r\n\x1a\n\r\n\r\n--not-the-boundary\r\n\x00\xff" * 3
@@ -44,10 +45,10 @@ def test_the_file_part_is_returned_byte_for_byte(disposition):
 
 def test_multipart_without_a_file_or_boundary_is_refused():
     text_only = form([('Content-Disposition: form-data; name="comment"', b"x")])
-    with pytest.raises(UploadError, match="no file part") as err:
+    with pytest.raises(InferError, match="no file part") as err:
         image_bytes(text_only, "multipart/form-data; boundary=b0undary")
     assert err.value.status == 400
-    with pytest.raises(UploadError, match="without a boundary"):
+    with pytest.raises(InferError, match="without a boundary"):
         image_bytes(text_only, "multipart/form-data")
 
 

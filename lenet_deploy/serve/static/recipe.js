@@ -10,6 +10,17 @@ window.LenetRecipe = (() => {
     return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
   }
 
+  // Working buffers, kept between calls (a live drawing is framed many times a second; fresh
+  // arrays would cost a garbage collection now and then). Zeroed unless `dirty` is asked for.
+  const scratch = new Map();
+  function buffer(name, Type, n, dirty = false) {
+    const key = `${name}:${n}`;
+    let b = scratch.get(key);
+    if (!b) scratch.set(key, (b = new Type(n)));
+    else if (!dirty) b.fill(0);
+    return b;
+  }
+
   function sinc(x) {
     if (x === 0) return 1.0;
     const px = x * Math.PI;
@@ -49,7 +60,7 @@ window.LenetRecipe = (() => {
     let width = w;
     if (outW !== w) {
       const cs = coefficients(w, outW, filter);
-      const tmp = new Float32Array(outW * h);
+      const tmp = buffer("horizontal", Float32Array, outW * h, true);
       for (let y = 0; y < h; y++) {
         const row = y * w;
         for (let xx = 0; xx < outW; xx++) {
@@ -64,7 +75,7 @@ window.LenetRecipe = (() => {
     }
     if (outH !== h) {
       const cs = coefficients(h, outH, filter);
-      const tmp = new Float32Array(width * outH);
+      const tmp = buffer("vertical", Float32Array, width * outH, true);
       for (let yy = 0; yy < outH; yy++) {
         const { xmin, k } = cs[yy];
         for (let x = 0; x < width; x++) {
@@ -81,8 +92,8 @@ window.LenetRecipe = (() => {
   // np.quantile(blur3x3(ink), q) with edge padding. Most of a drawing is empty paper: empty
   // rows are skipped and only the non-zero values are sorted.
   function inkLevel(ink, w, h, q) {
-    const rows = new Float32Array(w * h);  // 3-wide horizontal sums
-    const used = new Uint8Array(h);
+    const rows = buffer("rows", Float32Array, w * h);  // 3-wide horizontal sums
+    const used = buffer("used", Uint8Array, h);
     for (let y = 0; y < h; y++) {
       const o = y * w;
       let any = false;
@@ -119,9 +130,9 @@ window.LenetRecipe = (() => {
   // ndimage.label (8-connected) of ink > stroke, keep components with at least speck_fraction
   // of the largest's mass, grow them by `fringe` (4-connected) steps and keep the ink there.
   function dropSpecks(ink, w, h, c) {
-    const labels = new Int32Array(w * h);
+    const labels = buffer("labels", Int32Array, w * h);
     const mass = [0];
-    const stack = new Int32Array(w * h);
+    const stack = buffer("stack", Int32Array, w * h, true);
     for (let start = 0; start < ink.length; start++) {
       if (labels[start] || !(ink[start] > c.stroke)) continue;
       const label = mass.length;
@@ -150,7 +161,8 @@ window.LenetRecipe = (() => {
     }
     if (mass.length === 1) return null;
     const biggest = Math.max(...mass.slice(1));
-    let grown = new Uint8Array(w * h);
+    let grown = buffer("grown", Uint8Array, w * h);
+    let next = buffer("next", Uint8Array, w * h, true);
     let top = h, bottom = -1, left = w, right = -1;
     for (let i = 0; i < ink.length; i++) {
       if (labels[i] && mass[labels[i]] >= c.speck_fraction * biggest) {
@@ -165,7 +177,7 @@ window.LenetRecipe = (() => {
     for (let step = 0; step < c.fringe; step++) {  // 4-connected, as binary_dilation's default
       top = Math.max(0, top - 1); bottom = Math.min(h - 1, bottom + 1);
       left = Math.max(0, left - 1); right = Math.min(w - 1, right + 1);
-      const next = grown.slice();
+      next.set(grown);
       for (let y = top; y <= bottom; y++) {
         for (let x = left; x <= right; x++) {
           const i = y * w + x;
@@ -174,9 +186,9 @@ window.LenetRecipe = (() => {
               (y > 0 && grown[i - w]) || (y < h - 1 && grown[i + w])) next[i] = 1;
         }
       }
-      grown = next;
+      [grown, next] = [next, grown];
     }
-    const out = new Float32Array(w * h);
+    const out = buffer("kept", Float32Array, w * h);
     for (let i = 0; i < ink.length; i++) if (grown[i]) out[i] = ink[i];
     return out;
   }
@@ -241,7 +253,7 @@ window.LenetRecipe = (() => {
   // RGBA canvas pixels -> { pixels: Float32Array(size * size) in [0, 1], hasDigit }.
   function prepare(imageData, c) {
     const { width, height, data } = imageData;
-    let ink = new Float32Array(width * height);
+    let ink = buffer("ink", Float32Array, width * height);
     for (let i = 0, j = 3; i < ink.length; i++, j += 4) {
       const alpha = data[j];
       if (alpha === 0) continue;
