@@ -1,22 +1,30 @@
-# The lenet-deploy serve image: the torch-free deploy install (core + [serve]), no model inside.
+# The lenet-deploy serve image, CPU: the torch-free deploy install with the CPU build of
+# onnxruntime (not onnxruntime-gpu: never both in one environment), no model inside.
 #
-#   docker build -t lenet-deploy-serve:0.1.0 .
+#   docker build -t registry.example.com/team/lenet-deploy-serve:0.1.0 .
 #   lenet-deploy package --out model_repository
-#   docker run --rm -p 8080:8080 -v "$PWD/model_repository:/mnt/models:ro" lenet-deploy-serve:0.1.0
+#   docker run --rm -p 8080:8080 -v "$PWD/model_repository:/mnt/models:ro" \
+#       registry.example.com/team/lenet-deploy-serve:0.1.0
 #
 # /mnt/models is where KServe's storage initializer puts storageUri, so the same image runs as
 # the custom predictor in inferenceservice-serve.yaml (lenet-deploy package --format kserve).
-# CI cannot run Docker here: .ci/deploy_check.sh runs the same install and command in a venv.
+# The GPU image is Dockerfile.gpu. CI cannot run Docker here: .ci/deploy_check.sh makes the
+# same install (the requirements file, then --no-deps) in a venv and serves from it.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /src
+# The dependencies first (a layer that survives code changes), then the project without its
+# own dependency list, which would pull onnxruntime-gpu on Linux x86_64.
+COPY docker/requirements-cpu.txt ./
+RUN pip install -r requirements-cpu.txt
 COPY pyproject.toml README.md ./
 COPY lenet_deploy ./lenet_deploy
-# No torch: the [train] extra is not installed; the build fails if something pulls it in.
-RUN pip install ".[serve]" \
+# The build fails if torch or onnxruntime-gpu got in.
+RUN pip install --no-deps . \
     && ! python -c "import torch" 2>/dev/null \
+    && ! pip show -q onnxruntime-gpu 2>/dev/null \
     && rm -rf /src
 
 RUN useradd --create-home --uid 10001 lenet

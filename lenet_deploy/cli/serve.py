@@ -21,6 +21,12 @@ def _cpu_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _model_name(text: str) -> str:
+    if not text or not all(c.isalnum() or c in "-_." for c in text):
+        raise argparse.ArgumentTypeError(f"{text!r} must be letters, digits, '-', '_' or '.'")
+    return text
+
+
 def register(subparsers) -> None:
     from ..artifacts.layout import DEFAULT_DIR
     from ..serve.settings import ServeSettings
@@ -37,6 +43,13 @@ def register(subparsers) -> None:
     p.add_argument("--runtime", default="ort-cpu", help="runtime name (default: ort-cpu)")
     p.add_argument(
         "--model", default=DEFAULT_DIR, help=f"artifacts directory or model file ({DEFAULT_DIR}/)"
+    )
+    p.add_argument(
+        "--model-name",
+        type=_model_name,
+        default=d.model_name,
+        help="the name clients use in /v2/models/NAME (KServe: the InferenceService's name; "
+        f"default: {d.model_name})",
     )
     p.add_argument("--host", default=d.host, help=f"address to bind (default: {d.host})")
     p.add_argument("--port", type=_port, default=d.port, help=f"default: {d.port}; 0 = any free")
@@ -129,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
     settings = ServeSettings(
         host=args.host,
         port=args.port,
+        model_name=args.model_name,
         max_batch=args.max_batch,
         max_delay_ms=args.max_delay_ms,
         max_queue=args.max_queue,

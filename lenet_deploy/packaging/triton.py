@@ -77,11 +77,13 @@ class TritonSettings:
         return asdict(self)
 
 
-def render_config(settings: TritonSettings, model_sha256: str) -> str:
-    """``config.pbtxt`` text for ``settings``; the model's sha256 is recorded as a comment."""
+def render_config(settings: TritonSettings, model_sha256: str, notes: tuple[str, ...] = ()) -> str:
+    """``config.pbtxt`` text for ``settings``; the model's sha256 and ``notes`` (the target)
+    are recorded as comments."""
     dims = ", ".join(str(d) for d in INPUT_DIMS)
     lines = [
         f"# lenet-deploy: {settings.version}/model.onnx sha256 {model_sha256}",
+        *(f"# lenet-deploy: {note}" for note in notes),
         f'name: "{settings.model_name}"',
         f'platform: "{PLATFORM}"',
         f"max_batch_size: {settings.max_batch}",
@@ -224,13 +226,15 @@ def verified_model(path: str | os.PathLike) -> tuple[Path, str]:
     return model, file_sha256(model)
 
 
-def write_repository(stage: Path, model: Path, sha256: str, settings: TritonSettings) -> list[str]:
+def write_repository(
+    stage: Path, model: Path, sha256: str, settings: TritonSettings, notes: tuple[str, ...] = ()
+) -> list[str]:
     """Write the repository into the (empty, staging) directory ``stage``; returns the files.
 
     ``config.pbtxt`` is validated before anything is written; the copied model's sha256 is
-    checked after the copy.
+    checked after the copy. ``notes`` are comment lines for config.pbtxt.
     """
-    config = render_config(settings, sha256)
+    config = render_config(settings, sha256, notes)
     validate_config(config)
     model_dir = stage / settings.model_name
     version_dir = model_dir / str(settings.version)

@@ -49,6 +49,10 @@ def test_package_kserve_and_gpu_tensorrt(exported_dir, tmp_path):
         str(out),
         "--storage-uri",
         "pvc://models/lenet",
+        "--image",
+        "registry.example.com/team/lenet-deploy-serve:0.1.0-gpu",
+        "--triton-version",
+        "24.05",
         "--device",
         "gpu",
         "--tensorrt",
@@ -57,6 +61,8 @@ def test_package_kserve_and_gpu_tensorrt(exported_dir, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "inferenceservice-serve.yaml" in proc.stdout
     assert 'value: "FP16"' in (out / "model_repository/lenet/config.pbtxt").read_text()
+    assert "for Triton 24.05 (onnxruntime 1.18.0)" in proc.stdout
+    assert '"runtimeVersion": "24.05-py3"' in (out / "inferenceservice-triton.yaml").read_text()
 
 
 @pytest.mark.slow
@@ -65,6 +71,11 @@ def test_package_errors_are_one_line(exported_dir, tmp_path):
     args = ("package", "--model", str(exported_dir), "--out", out)
     assert_one_line_error(run_cli(*args, "--tensorrt"), "needs --device gpu")
     assert_one_line_error(run_cli(*args, "--format", "kserve"), "--storage-uri")
+    kserve = (*args, "--format", "kserve", "--storage-uri", "s3://b/l")
+    assert_one_line_error(run_cli(*kserve), "needs --image", "registry.example.com/")
+    assert_one_line_error(run_cli(*kserve, "--image", "lenet:1"), "names no registry")
+    assert_one_line_error(run_cli(*args, "--triton-version", "21.01"), "known: 23.05..")
+    assert_one_line_error(run_cli(*args, "--check", str(tmp_path / "nope")), "--check")
     assert_one_line_error(run_cli(*args, "--max-batch", "4"), "within 1..4")
     assert_one_line_error(
         run_cli("package", "--model", str(exported_dir), "--out", str(exported_dir)),

@@ -18,11 +18,16 @@ def _sha(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow
 def test_triton_repository_holds_the_verified_export(exported_dir, tmp_path):
     out = tmp_path / "model_repository"
-    result = package(exported_dir, out, triton_settings=TritonSettings(instances=2))
+    # 26.07's onnxruntime loads the export as it is: it is copied byte for byte.
+    result = package(
+        exported_dir, out, triton_settings=TritonSettings(instances=2), triton_version="26.07"
+    )
     source_sha = _sha(exported_dir / "lenet.onnx")
     assert result.model_sha256 == source_sha == _sha(out / "lenet/1/model.onnx")
+    assert not result.conversion["converted"] and result.target["release"] == "26.07"
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == sorted(
         result.files
     )
@@ -35,13 +40,14 @@ def test_triton_repository_holds_the_verified_export(exported_dir, tmp_path):
     assert result.to_dict()["files"] == list(result.files)
 
 
+@pytest.mark.slow
 def test_kserve_package_has_repository_and_manifests(exported_dir, tmp_path):
     out = tmp_path / "deploy"
     result = package(
         exported_dir / "lenet.onnx",
         out,
         format="kserve",
-        kserve_settings=KServeSettings("gs://b/lenet/model_repository"),
+        kserve_settings=KServeSettings("gs://b/lenet/model_repository", "reg.io/t/lenet:1"),
     )
     assert (out / "model_repository/lenet/1/model.onnx").is_file()
     assert {"inferenceservice-triton.yaml", "inferenceservice-serve.yaml"} <= set(result.files)
@@ -50,6 +56,7 @@ def test_kserve_package_has_repository_and_manifests(exported_dir, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_a_failed_run_leaves_the_previous_package(exported_dir, tmp_path, monkeypatch):
     out = tmp_path / "repo"
     package(exported_dir, out)
@@ -66,6 +73,7 @@ def test_a_failed_run_leaves_the_previous_package(exported_dir, tmp_path, monkey
     assert sorted(p.name for p in tmp_path.iterdir()) == ["repo"]  # no staging left behind
 
 
+@pytest.mark.slow
 def test_a_second_run_replaces_its_own_package(exported_dir, tmp_path):
     out = tmp_path / "repo"
     package(exported_dir, out, triton_settings=TritonSettings(max_batch=64))

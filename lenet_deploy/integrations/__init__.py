@@ -1,0 +1,1 @@
+"""Integrations with other serving engines: Ray Serve (``ray``, the ``[ray]`` extra)."""
