@@ -116,3 +116,12 @@ class LimitError(LenetDeployError):
 class ModelError(LenetDeployError):
     """A model is numerically broken: non-finite weights or outputs, a diverged training run,
     or outputs that are not float32 (N, 10) logits."""
+
+
+class ParityError(ModelError):
+    """A runtime computes something other than its reference (a load-time parity check failed).
+    ``comparison`` is the ``verify.compare.Comparison`` with the numbers."""
+
+    def __init__(self, message: str, comparison: object):
+        super().__init__(message)
+        self.comparison = comparison

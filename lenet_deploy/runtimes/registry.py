@@ -38,7 +38,7 @@ from .options import describe, parse_options
 ENTRY_POINT_GROUP = "lenet_deploy.runtimes"
 #: Modules of this package that hold built-in runtimes, in display order. A new engine family
 #: is one module here plus its name in this tuple.
-BUILTIN_MODULES = ("pytorch", "ort", "openvino", "remote")
+BUILTIN_MODULES = ("pytorch", "ort", "openvino", "remote", "ort_web")
 #: What users type for an engine -> the prefix of its runtime names ("did you mean ...?").
 RUNTIME_SYNONYMS = {
     "onnxruntime": "ort", "onnx": "ort", "openvino": "ov", "pytorch": "torch",
