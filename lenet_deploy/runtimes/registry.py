@@ -219,6 +219,10 @@ def _entries() -> dict[str, RuntimeEntry]:
     return _REGISTRY
 
 
+#: What ``register_runtime`` takes from a plug-in's ``RuntimeEntry`` besides its factory.
+_ENTRY_FIELDS = ("probe", "description", "artifact", "device", "options")
+
+
 def _discover_plugins() -> None:
     from importlib.metadata import entry_points
 
@@ -235,15 +239,9 @@ def _discover_plugins() -> None:
             )
             continue
         if isinstance(obj, RuntimeEntry):
-            register_runtime(
-                ep.name,
-                obj.factory,
-                probe=obj.probe,
-                description=obj.description,
-                artifact=obj.artifact,
-                device=obj.device,
-                options=obj.options,
-            )
+            # the plug-in's entry as it declared it, under the entry point's name
+            kept = {key: getattr(obj, key) for key in _ENTRY_FIELDS}
+            register_runtime(ep.name, obj.factory, **kept)
         else:
             register_runtime(ep.name, obj, description=f"plug-in {ep.value}")
 
