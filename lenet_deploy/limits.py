@@ -91,6 +91,10 @@ class Limits:
     max_threads: int = 1024
     #: Interleaved rounds of one benchmark (``BenchSettings.rounds``).
     max_rounds: int = 1000
+    #: ``bench --concurrency``: requests in flight at one level (one connection each).
+    max_concurrency: int = 1024
+    #: ``bench --concurrency``: levels in one run, ranges such as ``1:64:8`` expanded.
+    max_concurrency_levels: int = 64
 
     def describe(self) -> list[tuple[str, Any]]:
         """(name, value) for every limit, in definition order (for the README and reports)."""
@@ -170,6 +174,15 @@ def check_train_config(cfg: Any, limits: Limits = LIMITS) -> None:
         "threads", getattr(cfg, "threads", 1), 1, limits.max_threads, integer=True,
         limit="max_threads",
     )  # fmt: skip
+
+
+def check_concurrency(levels: int, largest: int, limits: Limits = LIMITS) -> None:
+    """``bench --concurrency``: ``levels`` levels (ranges expanded), at most ``largest`` requests
+    in flight; checked before a range is expanded."""
+    check_number("concurrency levels", levels, 1, limits.max_concurrency_levels, integer=True,
+                 limit="max_concurrency_levels")  # fmt: skip
+    check_number("concurrency", largest, 1, limits.max_concurrency, integer=True,
+                 limit="max_concurrency")  # fmt: skip
 
 
 def check_bench_settings(settings: Any, limits: Limits = LIMITS) -> None:

@@ -148,7 +148,7 @@ def _refusals(tmp_path, monkeypatch):
     from lenet_deploy.artifacts import pairing
     from lenet_deploy.data import bounded, idx
     from lenet_deploy.images import classify
-    from lenet_deploy.limits import check_bench_settings, check_train_config
+    from lenet_deploy.limits import check_bench_settings, check_concurrency, check_train_config
 
     def patched(module, **fields):
         monkeypatch.setattr(module, "LIMITS", _small(**fields))
@@ -199,6 +199,8 @@ def _refusals(tmp_path, monkeypatch):
             _bench(iterations=LIMITS.max_iterations + 1)
         ),
         "max_warmup": lambda: check_bench_settings(_bench(warmup=LIMITS.max_warmup + 1)),
+        "max_concurrency": lambda: check_concurrency(1, LIMITS.max_concurrency + 1),
+        "max_concurrency_levels": lambda: check_concurrency(LIMITS.max_concurrency_levels + 1, 2),
         "max_threads": lambda: check_train_config(_config(threads=LIMITS.max_threads + 1)),
         "max_rounds": lambda: check_bench_settings(_bench(rounds=LIMITS.max_rounds + 1)),
     }

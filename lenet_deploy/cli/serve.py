@@ -6,6 +6,7 @@ import argparse
 
 from ..limits import LIMITS, check_size
 from ._common import in_range, positive_int, unsure_below
+from .flags import add_model_argument, add_runtime_argument, the_runtime
 
 _port = in_range(int, 0, 65535, what="a port in 0..65535")
 _non_negative_float = in_range(float, 0.0, what="a number >= 0")
@@ -41,9 +42,9 @@ def register(subparsers) -> None:
         "unless --host says otherwise; SIGTERM drains in-flight requests and exits 0. "
         "Needs the serve extra: pip install 'lenet-deploy[serve]'.",
     )
-    p.add_argument("--runtime", default="ort-cpu", help="runtime name (default: ort-cpu)")
-    p.add_argument(
-        "--model", default=DEFAULT_DIR, help=f"artifacts directory or model file ({DEFAULT_DIR}/)"
+    add_runtime_argument(p, "runtime to serve (default: ort-cpu)", single="ort-cpu")
+    add_model_argument(
+        p, f"artifacts directory or model file (default: {DEFAULT_DIR}/)", default=DEFAULT_DIR
     )
     p.add_argument(
         "--model-name",
@@ -160,7 +161,12 @@ def register(subparsers) -> None:
         help="answer infer requests through ASGI like every other route, not inside the HTTP "
         "protocol (serve/fastpath); same answers, more CPU per request",
     )
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, check_first=_check_settings)  # before the model is looked for
+
+
+def _check_settings(args: argparse.Namespace) -> None:
+    fix = f"give at most --max-body-mb {_MAX_BODY_MB}"
+    check_size("--max-body-mb", args.max_body_mb, _MAX_BODY_MB, "max_body_bytes (MiB)", fix)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -175,8 +181,7 @@ def run(args: argparse.Namespace) -> int:
         ) from None
     from ..runtimes import get_entry, load_runtime
 
-    fix = f"give at most --max-body-mb {_MAX_BODY_MB}"
-    check_size("--max-body-mb", args.max_body_mb, _MAX_BODY_MB, "max_body_bytes (MiB)", fix)
+    _check_settings(args)
     settings = ServeSettings(
         host=args.host,
         port=args.port,
@@ -205,7 +210,8 @@ def run(args: argparse.Namespace) -> int:
         pin_process(args.cpus)
     # Loaded before binding, so a bad --model is a one-line error, not a server that never
     # becomes ready.
-    accepts = get_entry(args.runtime).accepts("threads")
+    name = the_runtime(args)
+    accepts = get_entry(name).accepts("threads")
     options = {"threads": settings.threads} if accepts else {}
-    with load_runtime(args.runtime, args.model, **options) as runtime:
+    with load_runtime(name, args.model, **options) as runtime:
         return run_server(runtime, settings)

@@ -20,6 +20,10 @@ from ..limits import LIMITS, check_size
 from .answer import UNSURE_BELOW, Answer, answer_fields, check_unsure_below
 from .recipe import ImageBatch, count_images, iter_images
 
+#: Image files (PNG/JPEG/.npy) to predict, and a model argument (artifacts folder, file, URL).
+Paths = Sequence[str | os.PathLike]
+ModelArg = str | os.PathLike
+
 DEFAULT_RUNTIME = "ort-cpu"
 
 
@@ -37,7 +41,7 @@ class Prediction(Answer):
         return {"file": self.file, "index": self.index, **self.answer_dict()}
 
 
-def check_files(paths: Sequence[str | os.PathLike]) -> list[tuple[str, int]]:
+def check_files(paths: Paths) -> list[tuple[str, int]]:
     """(file, images in it) for every path, each checked from its header; raises ImageError
     naming the first bad file, or LimitError when the total exceeds ``max_images``."""
     counts = [(str(path), count_images(path)) for path in paths]
@@ -60,7 +64,7 @@ def iter_predictions(
 
 
 def predict_files(
-    runtime: Any, paths: Sequence[str | os.PathLike], unsure_below: float = UNSURE_BELOW
+    runtime: Any, paths: Paths, unsure_below: float = UNSURE_BELOW
 ) -> list[Prediction]:
     """One ``Prediction`` per image in ``paths`` (PNG/JPEG/.npy, read by ``images.iter_images``);
     below ``unsure_below`` the answer is "unsure" (``images.answer``).
@@ -71,10 +75,7 @@ def predict_files(
 
 
 def stream_predictions(
-    runtime: str,
-    model: str | os.PathLike,
-    paths: Sequence[str | os.PathLike],
-    unsure_below: float = UNSURE_BELOW,
+    runtime: str, model: ModelArg, paths: Paths, unsure_below: float = UNSURE_BELOW
 ) -> Iterator[Prediction]:
     """Check every file in ``paths`` and ``unsure_below``, then load ``model`` on the runtime named
     ``runtime`` and yield predictions as they come (a bad file fails before the model is loaded)."""
@@ -89,10 +90,7 @@ def stream_predictions(
 
 
 def load_and_predict(
-    runtime: str,
-    model: str | os.PathLike,
-    paths: Sequence[str | os.PathLike],
-    unsure_below: float = UNSURE_BELOW,
+    runtime: str, model: ModelArg, paths: Paths, unsure_below: float = UNSURE_BELOW
 ) -> list[Prediction]:
     """``stream_predictions`` as a list."""
     return list(stream_predictions(runtime, model, paths, unsure_below))

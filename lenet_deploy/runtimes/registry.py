@@ -30,6 +30,7 @@ from ..errors import (
     LenetDeployError,
     RuntimeUnavailableError,
     UnknownRuntimeError,
+    did_you_mean,
 )
 from .base import Runtime
 from .options import describe, parse_options
@@ -37,7 +38,12 @@ from .options import describe, parse_options
 ENTRY_POINT_GROUP = "lenet_deploy.runtimes"
 #: Modules of this package that hold built-in runtimes, in display order. A new engine family
 #: is one module here plus its name in this tuple.
-BUILTIN_MODULES = ("pytorch", "ort", "openvino", "remote")
+BUILTIN_MODULES = ("pytorch", "ort", "openvino", "remote", "ort_web")
+#: What users type for an engine -> the prefix of its runtime names ("did you mean ...?").
+RUNTIME_SYNONYMS = {
+    "onnxruntime": "ort", "onnx": "ort", "openvino": "ov", "pytorch": "torch",
+    "triton": "oip-http", "kserve": "oip-http", "oip": "oip-http", "http": "oip-http",
+}  # fmt: skip
 
 Factory = Callable[..., Runtime]
 #: Returns None when the runtime can run here, else the reason it cannot (with the fix).
@@ -172,8 +178,9 @@ def runtime_names() -> list[str]:
 def get_entry(name: str) -> RuntimeEntry:
     entries = _entries()
     if name not in entries:
+        hint = did_you_mean(name, entries, RUNTIME_SYNONYMS)
         raise UnknownRuntimeError(
-            f"unknown runtime {name!r}; known runtimes: {', '.join(entries) or 'none'}"
+            f"unknown runtime {name!r}{hint}; known runtimes: {', '.join(entries) or 'none'}"
         )
     return entries[name]
 
@@ -212,6 +219,10 @@ def _entries() -> dict[str, RuntimeEntry]:
     return _REGISTRY
 
 
+#: What ``register_runtime`` takes from a plug-in's ``RuntimeEntry`` besides its factory.
+_ENTRY_FIELDS = ("probe", "description", "artifact", "device", "options")
+
+
 def _discover_plugins() -> None:
     from importlib.metadata import entry_points
 
@@ -228,15 +239,9 @@ def _discover_plugins() -> None:
             )
             continue
         if isinstance(obj, RuntimeEntry):
-            register_runtime(
-                ep.name,
-                obj.factory,
-                probe=obj.probe,
-                description=obj.description,
-                artifact=obj.artifact,
-                device=obj.device,
-                options=obj.options,
-            )
+            # the plug-in's entry as it declared it, under the entry point's name
+            kept = {key: getattr(obj, key) for key in _ENTRY_FIELDS}
+            register_runtime(ep.name, obj.factory, **kept)
         else:
             register_runtime(ep.name, obj, description=f"plug-in {ep.value}")
 

@@ -18,6 +18,7 @@ def _sha(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow
 def test_triton_repository_holds_the_verified_export(exported_dir, tmp_path):
     out = tmp_path / "model_repository"
     # 26.07's onnxruntime loads the export as it is: it is copied byte for byte.
@@ -39,6 +40,7 @@ def test_triton_repository_holds_the_verified_export(exported_dir, tmp_path):
     assert result.to_dict()["files"] == list(result.files)
 
 
+@pytest.mark.slow
 def test_kserve_package_has_repository_and_manifests(exported_dir, tmp_path):
     out = tmp_path / "deploy"
     result = package(
@@ -54,6 +56,7 @@ def test_kserve_package_has_repository_and_manifests(exported_dir, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_a_failed_run_leaves_the_previous_package(exported_dir, tmp_path, monkeypatch):
     out = tmp_path / "repo"
     package(exported_dir, out)
@@ -70,6 +73,7 @@ def test_a_failed_run_leaves_the_previous_package(exported_dir, tmp_path, monkey
     assert sorted(p.name for p in tmp_path.iterdir()) == ["repo"]  # no staging left behind
 
 
+@pytest.mark.slow
 def test_a_second_run_replaces_its_own_package(exported_dir, tmp_path):
     out = tmp_path / "repo"
     package(exported_dir, out, triton_settings=TritonSettings(max_batch=64))
