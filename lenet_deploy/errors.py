@@ -20,6 +20,31 @@ def first_line(exc: BaseException, limit: int = 200) -> str:
     return (text.splitlines() or [type(exc).__name__])[0][:limit]
 
 
+def did_you_mean(given: str, known, synonyms: dict[str, str] | None = None) -> str:
+    """``" (did you mean 'ort-cpu'?)"`` for a misspelt name, or "" when nothing is close.
+
+    Tried in order: the name with ``_``/spaces as ``-`` and lower-cased (``ort_cpu``), a
+    ``synonyms`` entry (``onnxruntime`` -> ``ort``), names that start with it (``ort`` ->
+    ``ort-cpu``, the CPU one first), then :func:`difflib.get_close_matches`.
+    """
+    import difflib
+
+    names = [str(k) for k in known]
+    norm = "-".join(str(given).strip().lower().replace("_", "-").split())
+    norm = (synonyms or {}).get(norm, norm)
+    if norm in names and norm != given:
+        found = [norm]
+    else:
+        found = sorted(
+            (n for n in names if n.startswith(norm + "-") or n.startswith(norm + ":")),
+            key=lambda n: (not n.endswith("-cpu"), n),
+        )
+    found = found or difflib.get_close_matches(norm, names, n=2, cutoff=0.6)
+    if not found:
+        return ""
+    return " (did you mean " + " or ".join(repr(n) for n in found[:2]) + "?)"
+
+
 class LenetDeployError(Exception):
     """Base class: a problem the user can fix; its message says what to do."""
 
@@ -91,3 +116,12 @@ class LimitError(LenetDeployError):
 class ModelError(LenetDeployError):
     """A model is numerically broken: non-finite weights or outputs, a diverged training run,
     or outputs that are not float32 (N, 10) logits."""
+
+
+class ParityError(ModelError):
+    """A runtime computes something other than its reference (a load-time parity check failed).
+    ``comparison`` is the ``verify.compare.Comparison`` with the numbers."""
+
+    def __init__(self, message: str, comparison: object):
+        super().__init__(message)
+        self.comparison = comparison

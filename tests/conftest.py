@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# The tests run from a checkout: ort-web uses its `npm ci --prefix web` copy of onnxruntime-web
+# even when the package is installed from it (not editable), and so do the CLI and docs blocks
+# the tests start.
+_ORT_WEB = REPO / "web" / "node_modules" / "onnxruntime-web" / "dist"
+if _ORT_WEB.is_dir():  # else the runtime and the page say it is missing, with the fix
+    os.environ.setdefault("LENET_DEPLOY_ORT_WEB", str(_ORT_WEB))
 QUICK_EPOCHS = 4
 
 

@@ -1,59 +1,79 @@
-"""``lenet-deploy bench``: measure runtimes side by side."""
+"""``lenet-deploy bench``: measure runtimes side by side, or load-test a server."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from ..artifacts.layout import DEFAULT_DIR
-from ._common import EXIT_FAILED, add_option_argument, options, progress_bar, say, write_json
+from ._common import EXIT_FAILED, add_option_argument, options, progress_bar
 from ._settings import add_bench_options, add_loadtest_options, bench_settings
+from .flags import (
+    add_json_arguments,
+    add_model_argument,
+    add_runtime_argument,
+    add_verbosity,
+    emit_json,
+    json_to_stdout,
+    runtimes_given,
+)
+
+#: Report options and their writers in ``bench.reports``; each works for both kinds of run.
+OUTPUTS = ("csv", "markdown", "plot")
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "bench",
-        help="measure runtimes side by side (latency percentiles, throughput)",
-        description="Benchmark runtimes in interleaved rounds after warm-up: p50/p90/p99, IQR, "
-        "throughput and GFLOP/s per batch size, with the environment recorded.",
+        help="measure runtimes side by side (latency percentiles, throughput), or load-test a "
+        "server (--concurrency)",
+        description="Benchmark runtimes in interleaved rounds after warm-up: p50/p90/p95/p99, "
+        "IQR, throughput and GFLOP/s per batch size, with the model, machine and time recorded. "
+        "With --concurrency, keep N requests in flight against an OIP server instead.",
     )
-    p.add_argument(
-        "--runtime",
-        action="append",
-        metavar="NAME",
-        help="runtime to measure; repeat for several, or 'all' (default: every "
-        "available runtime; unavailable ones are listed as skipped)",
+    add_runtime_argument(
+        p,
+        "runtime to measure, repeatable or comma-separated, or 'all' (default: every runtime "
+        "that can run here; oip-http when --model names a server)",
     )
-    p.add_argument(
-        "--model",
+    add_model_argument(
+        p,
+        f"artifacts directory (default: {DEFAULT_DIR}/), model file, or a served model: "
+        "HOST:PORT, http://HOST:PORT or http://HOST:PORT/v2/models/NAME",
         default=DEFAULT_DIR,
-        help="artifacts directory (default: %(default)s/), model file, or a served model's URL",
     )
     add_bench_options(p)
     add_option_argument(p)
-    p.add_argument("--json", metavar="PATH", help="write every field as JSON")
-    p.add_argument("--csv", metavar="PATH", help="write one CSV row per runtime and batch")
-    p.add_argument("--markdown", metavar="PATH", help="write a Markdown table")
+    add_json_arguments(p, "every field")
+    p.add_argument("--csv", metavar="PATH", help="write one CSV row per measurement")
+    p.add_argument("--markdown", metavar="PATH", help="write a Markdown report")
     p.add_argument(
-        "--plot", metavar="PATH.png", help="plot throughput and p50 latency against batch size"
+        "--plot",
+        metavar="PATH",
+        help="plot throughput and latency (p50 with its IQR band; noisy points marked); the "
+        "format follows the extension: .png, .svg or .pdf (needs matplotlib)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_verbosity(p)
     add_loadtest_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..bench import reports as bench_output
+    from ..artifacts.layout import is_url
     from ..bench.runner import benchmark, resolve_runtimes
-    from .formatting import bench_table
+    from ..runtimes.remote import NAME
+    from .bench_format import bench_table
+    from .formatting import skipped_lines
 
+    names = runtimes_given(args)
+    if names is None and args.runtime is None and is_url(args.model):
+        names = [NAME]  # a served model is measured by the runtime that loads URLs
     if args.concurrency:
-        names = None if not args.runtime or "all" in args.runtime else args.runtime
         return _load_test(args, names)
-    # resolve_runtimes expands 'all' and still checks every other name
-    chosen, skipped = resolve_runtimes(args.runtime or None)
-    for name, reason in skipped.items():
-        say(args, f"skipping {name}: {reason.removeprefix(name + ': ')}")
+    chosen, skipped = resolve_runtimes(names)
+    for line in skipped_lines(skipped, verbose=args.verbose, quiet=args.quiet):
+        print(line, file=sys.stderr)
     with progress_bar(args, "bench") as progress:
         result = benchmark(
             chosen,
@@ -63,18 +83,11 @@ def run(args: argparse.Namespace) -> int:
             skipped=skipped,
             progress=progress,
         )
-    print(bench_table(result))
-    print(peak_table(result))
-    for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    for option, write in (
-        ("json", bench_output.write_json),
-        ("csv", bench_output.write_csv),
-        ("markdown", bench_output.write_markdown),
-        ("plot", bench_output.write_plot),
-    ):
-        if getattr(args, option):
-            say(args, f"wrote {write(result, getattr(args, option))}")
+    result = dataclasses.replace(result, provenance=_provenance(chosen, args.model))
+    if not json_to_stdout(args):
+        print(bench_table(result))
+        print(peak_table(result))
+    _finish(args, result)
     return 0
 
 
@@ -88,27 +101,90 @@ def peak_table(result) -> str:
 
 
 def _load_test(args: argparse.Namespace, names: list[str] | None) -> int:
-    """``--concurrency``: N requests in flight against a server (``bench.loadtest``)."""
+    """``--concurrency``: N requests in flight against a server, at every batch size."""
     from ..artifacts.layout import is_url
-    from ..bench.loadtest import load_test
+    from ..bench.loadtest import DEFAULT_DURATION_S, load_test
+    from ..bench.measurement import LoadTestReport
     from ..errors import LenetDeployError
     from ..runtimes.remote import NAME
-    from .formatting import loadtest_table
+    from .bench_format import loadtest_table
 
     if names not in (None, [NAME]) or not is_url(args.model):
         raise LenetDeployError(
-            f"--concurrency load-tests a server: use --runtime {NAME} --model "
-            "http://HOST:PORT/v2/models/NAME"
+            f"--concurrency load-tests a server: give --model HOST:PORT (or "
+            f"http://HOST:PORT/v2/models/NAME){'' if names in (None, [NAME]) else ', no --runtime'}"
         )
-    results = load_test(
-        args.model,
-        args.concurrency,
-        args.duration,
-        args.max_requests,
-        binary=args.tensors == "binary",
-        batch_size=args.batch_sizes[0],
-    )
-    print(loadtest_table(results))
-    if args.json:
-        write_json(args.json, {"url": args.model, "results": [r.to_dict() for r in results]})
-    return 0 if not any(r.errors for r in results) else EXIT_FAILED
+    batch_only = [
+        flag
+        for flag, value in (
+            ("--iterations", args.iterations),
+            ("--warmup", args.warmup),
+            ("--threads", args.threads),
+            ("--option", args.runtime_options),
+        )
+        if value
+    ]
+    if batch_only:
+        raise LenetDeployError(
+            f"{', '.join(batch_only)}: not used by a --concurrency load test (it runs "
+            "--duration seconds per level, up to --max-requests); drop it"
+        )
+    duration = args.duration or DEFAULT_DURATION_S
+    sizes = args.batch_sizes or (1,)
+    results = []
+    for batch_size in sizes:
+        results += load_test(
+            args.model,
+            args.concurrency,
+            duration,
+            args.max_requests,
+            binary=args.tensors == "binary",
+            batch_size=batch_size,
+        )
+    settings = {
+        "concurrency": list(args.concurrency),
+        "batch_sizes": list(sizes),
+        "duration_s": duration,
+        "max_requests": args.max_requests,
+        "tensors": args.tensors,
+    }
+    report = LoadTestReport(results, args.model, settings, _provenance([NAME], args.model))
+    if not json_to_stdout(args):
+        print(loadtest_table(report))
+    _finish(args, report)
+    return 0 if not any(r.errors or r.mismatches for r in results) else EXIT_FAILED
+
+
+def _finish(args: argparse.Namespace, report) -> None:
+    """Warnings, then every report file asked for (their paths were checked before the run)."""
+    from ..bench import reports
+
+    if not args.quiet:
+        for warning in report.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+    emit_json(args, report.to_dict())
+    for option in OUTPUTS:
+        path = getattr(args, option)
+        if path:
+            written = getattr(reports, f"write_{option}")(report, path)
+            if not args.quiet:
+                print(f"wrote {written}", file=sys.stderr)
+
+
+def _provenance(names: list[str], model: str) -> dict:
+    """Each model file measured (path and sha256) or the served model's URL."""
+    from ..artifacts.layout import artifact_for, file_sha256, is_url, resolve
+    from ..bench.measurement import provenance
+    from ..runtimes import get_entry
+
+    models: dict[str, dict] = {}
+    for name in names:
+        kind = get_entry(name).artifact
+        if is_url(model):
+            models.setdefault(model, {"url": model, "sha256": None, "runtimes": []})
+            models[model]["runtimes"].append(name)
+            continue
+        path = str(resolve(artifact_for(kind, model), kind))
+        models.setdefault(path, {"path": path, "sha256": file_sha256(path), "runtimes": []})
+        models[path]["runtimes"].append(name)
+    return provenance(list(models.values()))

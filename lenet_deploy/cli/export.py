@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ..artifacts.layout import CHECKPOINT_NAME, DEFAULT_DIR, ONNX_NAME
 from ..exporters.onnx import DEFAULT_OPSET, EXPORTERS, OPSET_RANGE
 from ..exporters.precision import DEFAULT_CALIBRATION_SIZE
 from ..exporters.variants import PRECISIONS
 from ._common import in_range, progress_bar, say
+from .flags import (
+    add_json_arguments,
+    add_model_argument,
+    add_verbosity,
+    choice,
+    emit_json,
+    json_to_stdout,
+)
 
 
 def precision_list(text: str) -> tuple[str, ...]:
@@ -31,10 +40,11 @@ def register(subparsers) -> None:
         "in place only after onnx.checker, shape inference and onnxruntime-vs-torch parity "
         "all pass; otherwise the existing file is left untouched.",
     )
-    p.add_argument(
+    add_model_argument(
+        p,
+        f"checkpoint to export, or its artifacts directory (default: {DEFAULT_DIR}/"
+        f"{CHECKPOINT_NAME}, trained first if it does not exist); --checkpoint is the same",
         "--checkpoint",
-        help=f"checkpoint to export (default: {DEFAULT_DIR}/{CHECKPOINT_NAME}; "
-        "trained first if it does not exist)",
     )
     p.add_argument(
         "--out", default=f"{DEFAULT_DIR}/{ONNX_NAME}", help="ONNX file to write (%(default)s)"
@@ -43,7 +53,8 @@ def register(subparsers) -> None:
     p.add_argument("--opset", type=int, help=f"ONNX opset (default: {DEFAULT_OPSET}; {ranges})")
     p.add_argument(
         "--exporter",
-        choices=EXPORTERS,
+        type=choice(*EXPORTERS, what="exporter"),
+        metavar="{" + ",".join(EXPORTERS) + "}",
         default=EXPORTERS[0],
         help="torch.onnx exporter (default: %(default)s)",
     )
@@ -70,8 +81,10 @@ def register(subparsers) -> None:
         default=DEFAULT_CALIBRATION_SIZE,
         help="training images that calibrate int8 (default: %(default)s)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
-    p.set_defaults(func=run)
+    add_json_arguments(p, "the export report")
+    add_verbosity(p, verbose=False)  # its --verbose shows the exporter's output
+    # a missing checkpoint is named by the exporter, with 'lenet-deploy train' as the fix
+    p.set_defaults(func=run, model_may_be_missing=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,7 +120,9 @@ def _export_fp32(args: argparse.Namespace) -> None:
     from ..exporters.onnx import export_onnx
     from ..jobs.pipeline import ensure_checkpoint
 
-    checkpoint = args.checkpoint
+    checkpoint = args.model
+    if checkpoint is not None and Path(checkpoint).is_dir():
+        checkpoint = str(Path(checkpoint) / CHECKPOINT_NAME)
     if checkpoint is None:
         with progress_bar(args, "train") as progress:
             checkpoint, _ = ensure_checkpoint(
@@ -130,7 +145,20 @@ def _export_fp32(args: argparse.Namespace) -> None:
         for failure in exc.failures:
             print(f"  FAILED {failure}", file=sys.stderr)
         raise
-    print(
-        f"wrote {report.path} ({report.exporter}, opset {report.opset}, "
-        f"{report.size_bytes / 1024:.0f} KiB, all {len(report.gates)} gates passed)"
+    if not json_to_stdout(args):
+        print(
+            f"wrote {report.path} ({report.exporter}, opset {report.opset}, "
+            f"{report.size_bytes / 1024:.0f} KiB, all {len(report.gates)} gates passed)"
+        )
+    emit_json(
+        args,
+        {
+            "checkpoint": str(checkpoint),
+            "onnx": str(report.path),
+            "exporter": report.exporter,
+            "opset": report.opset,
+            "size_bytes": report.size_bytes,
+            "gates": [g.to_dict() for g in report.gates],
+            "export_seconds": report.export_seconds,
+        },
     )

@@ -1,5 +1,6 @@
 """All text rendering: the library returns result objects; this turns them into lines and
-tables (terminal and Markdown). Nothing else in the package formats results for people."""
+tables (terminal and Markdown). Nothing else in the package formats results for people; bench
+and load-test tables are in ``bench_format``, on the same ``table``."""
 
 from __future__ import annotations
 
@@ -38,8 +39,49 @@ def sci(value: float | None) -> str:
     return "-" if value is None else f"{value:.2e}"
 
 
-def parity_table(report) -> str:
-    """The ``verify`` table: one row per runtime, then every failure, then skipped runtimes."""
+def short_reason(name: str, reason: str, limit: int = 90) -> str:
+    """The first clause of why ``name`` cannot run ("CUDAExecutionProvider failed to load")."""
+    text = reason.removeprefix(f"{name}: ")
+    for stop in ("; ", ": "):
+        text = text.split(stop, 1)[0]
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _needs_what_was_not_given(name: str, reason: str) -> bool:
+    """A runtime skipped only because the command was not given what it loads (a server URL
+    for oip-http): nobody asked for it, so it is not listed."""
+    from ..artifacts.layout import ArtifactKind
+    from ..errors import LenetDeployError
+    from ..runtimes import get_entry
+
+    try:
+        needs_url = get_entry(name).artifact is ArtifactKind.URL
+    except LenetDeployError:
+        return False
+    return needs_url and ("is not a URL" in reason or "needs a server" in reason)
+
+
+def skipped_lines(skipped: dict[str, str], *, verbose: bool = False, quiet: bool = False):
+    """One short line per runtime that cannot run here (the full reason with ``verbose``);
+    none with ``quiet``; runtimes that needed something not given are left out unless
+    ``verbose``. The full reasons are always in the JSON and in ``lenet-deploy runtimes``."""
+    if quiet:
+        return []
+    lines, hidden = [], False
+    for name, reason in skipped.items():
+        if verbose:
+            lines.append(f"skipped {name}: {reason.removeprefix(f'{name}: ')}")
+        elif not _needs_what_was_not_given(name, reason):
+            lines.append(f"skipped {name}: {short_reason(name, reason)}")
+            hidden = True
+    if hidden:
+        lines.append("  (--verbose or 'lenet-deploy runtimes' says why and how to fix it)")
+    return lines
+
+
+def parity_table(report, *, verbose: bool = False, quiet: bool = False) -> str:
+    """The ``verify`` table: one row per runtime, then every failure, then skipped runtimes
+    (see :func:`skipped_lines`)."""
     rows = [
         [f"{report.reference} (reference)", "", "", "", "", "", "", pct(report.reference_accuracy)]
     ]
@@ -60,12 +102,12 @@ def parity_table(report) -> str:
     lines = [table([*headers, "top-1 agree", "accuracy"], rows)]
     for r in report.failed:
         lines += [f"{FAIL} {r.runtime} on {failure}" for failure in r.failures]
-    for r in report.skipped:
-        lines.append(f"skipped {r.runtime}: {r.reason.removeprefix(f'{r.runtime}: ')}")
+    skipped = {r.runtime: r.reason for r in report.skipped}
+    lines += skipped_lines(skipped, verbose=verbose, quiet=quiet)
     return "\n".join(lines)
 
 
-def pipeline_summary(result, small: int, large: int) -> str:
+def pipeline_summary(result, small: int, large: int, *, verbose=False, quiet=False) -> str:
     """One table: accuracy, parity and speed per runtime, then what was skipped and why."""
     parity, bench = result.parity, result.bench
     by_name = {r.runtime: r for r in parity.results}
@@ -95,8 +137,8 @@ def pipeline_summary(result, small: int, large: int) -> str:
         f"{pct(meta.get('test_accuracy'))}) -> {result.onnx}",
         table(["runtime", "parity", "accuracy", f"p50 ms @{small}", f"images/s @{large}"], rows),
     ]
-    for r in parity.skipped:
-        lines.append(f"skipped {r.runtime}: {r.reason.removeprefix(r.runtime + ': ')}")
+    skipped = {r.runtime: r.reason for r in parity.skipped}
+    lines += skipped_lines(skipped, verbose=verbose, quiet=quiet)
     return "\n".join(lines)
 
 
@@ -120,99 +162,3 @@ def prediction_line(p) -> str:
     """One prediction as ``prediction_lines`` prints it."""
     name = f"{p.file}[{p.index}]" if p.images_in_file > 1 else p.file
     return f"{name}: {p.describe()}"
-
-
-BENCH_HEADERS = [
-    "runtime",
-    "batch",
-    "threads",
-    "p50 ms",
-    "p90 ms",
-    "p99 ms",
-    "IQR ms",
-    "images/s",
-    "GFLOP/s",
-    "compute img/s",
-    "first ms",
-    "load ms",
-]
-
-
-def bench_rows(result) -> list[list[str]]:
-    return [
-        [
-            m.runtime,
-            str(m.batch_size),
-            str(m.threads),
-            f"{m.p50_ms:.4f}",
-            f"{m.p90_ms:.4f}",
-            f"{m.p99_ms:.4f}",
-            f"{m.iqr_ms:.4f}",
-            f"{m.throughput_ips:,.0f}",
-            f"{m.gflops:.2f}",
-            "-" if m.compute_ips is None else f"{m.compute_ips:,.0f}",
-            f"{m.first_inference_ms:.2f}",
-            f"{m.load_ms:.1f}",
-        ]
-        for m in result.measurements
-    ]
-
-
-def bench_table(result) -> str:
-    """The ``bench`` table, then the p50 of each phase for device runtimes."""
-    lines = [table(BENCH_HEADERS, bench_rows(result))]
-    for m in result.measurements:
-        if m.phases_ms:
-            phases = ", ".join(
-                f"{k} {float(sorted(v)[len(v) // 2]):.4f} ms" for k, v in m.phases_ms.items()
-            )
-            lines.append(f"{m.runtime} batch {m.batch_size} p50 phases: {phases}")
-    return "\n".join(lines)
-
-
-def bench_markdown(result) -> str:
-    env = result.environment
-    lines = [
-        "# lenet-deploy bench",
-        "",
-        f"{env.get('cpu')} ({env.get('usable_cpus')} CPUs), Python {env.get('python')}, "
-        f"torch {env.get('torch')}, onnxruntime {env.get('onnxruntime')}, "
-        f"openvino {env.get('openvino')}",
-        "",
-        "| " + " | ".join(BENCH_HEADERS) + " |",
-        "|" + "|".join("---" if i == 0 else "---:" for i in range(len(BENCH_HEADERS))) + "|",
-    ]
-    lines += ["| " + " | ".join(row) + " |" for row in bench_rows(result)]
-    if result.skipped:
-        lines += ["", "Skipped:"] + [f"- {n}: {r}" for n, r in result.skipped.items()]
-    if result.warnings:
-        lines += ["", "Warnings:"] + [f"- {w}" for w in result.warnings]
-    return "\n".join(lines) + "\n"
-
-
-def loadtest_table(results) -> str:
-    """One row per concurrency level of ``lenet_deploy.bench.loadtest.load_test``."""
-    headers = [
-        "concurrency", "tensors", "requests", "errors", "req/s", "images/s",
-        "p50 ms", "p90 ms", "p99 ms", "avg batch", "queue ms", "compute ms/batch",
-    ]  # fmt: skip
-    rows = []
-    for r in results:
-        server = r.server or {}
-        rows.append(
-            [
-                r.concurrency,
-                r.to_dict()["encoding"],
-                r.requests,
-                r.errors,
-                f"{r.requests_per_s:,.0f}",
-                f"{r.images_per_s:,.0f}",
-                f"{r.percentile(50):.2f}",
-                f"{r.percentile(90):.2f}",
-                f"{r.percentile(99):.2f}",
-                server.get("avg_batch", "-"),
-                server.get("queue_ms_per_request", "-"),
-                server.get("compute_ms_per_batch", "-"),
-            ]
-        )
-    return table(headers, rows)

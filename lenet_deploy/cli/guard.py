@@ -7,7 +7,8 @@ of stdout went away (``lenet-deploy predict ... | head -1``), quietly, as other 
 Anything not listed here is a bug and keeps its traceback.
 
 Before the command runs, :func:`preflight` checks the output options every command shares
-(``--json``/``--csv``/``--markdown``/``--plot``/``--report``/``--out``), so a long run never
+(``--json-file``/``--csv``/``--markdown``/``--plot``/``--out``; the plot's format from its
+extension, and matplotlib installed), so a long run never
 ends by failing to write, or by overwriting one of its inputs or another artifact.
 """
 
@@ -28,7 +29,7 @@ EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_PIPE = 0, 1, 2, 130, 14
 
 #: Characters the output uses, and what an ASCII-only terminal gets instead.
 _ASCII = {"✓": "ok", "✗": "FAIL", "…": "...", "±": "+/-", "×": "x", "—": "-", "–": "-"}
-_REPORT_OPTIONS = ("json", "csv", "markdown", "plot", "report")
+_REPORT_OPTIONS = ("json_out", "csv", "markdown", "plot")
 
 
 def _ascii_fallback(exc: UnicodeError) -> tuple[str, int]:
@@ -46,6 +47,9 @@ def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namesp
     prefix = f"lenet-deploy {getattr(args, 'command', '') or ''}".rstrip()
     _tolerant_streams()
     try:
+        from .flags import check_arguments
+
+        check_arguments(args)
         preflight(args)
         code = func(args)
         sys.stdout.flush()  # a closed pipe shows here, inside the handler below
@@ -80,7 +84,7 @@ def preflight(args: argparse.Namespace) -> None:
     outputs: list[tuple[str, str]] = []
     for option in _REPORT_OPTIONS:
         value = getattr(args, option, None)
-        if isinstance(value, str):  # predict's --json is a flag, not a path
+        if isinstance(value, str) and value != "-":  # "-" is stdout
             outputs.append((value, "plot" if option == "plot" else "report"))
     out = getattr(args, "out", None)
     if isinstance(out, str) and command == "export":
@@ -96,8 +100,30 @@ def preflight(args: argparse.Namespace) -> None:
     if isinstance(data, str) and data.startswith("mnist:"):
         inputs.append(data[len("mnist:") :])
     check_outputs(outputs, [p for p in inputs if isinstance(p, str)])
-    for path, _ in outputs:
-        ensure_writable_dir(Path(path).parent)
+    plot = getattr(args, "plot", None)
+    if isinstance(plot, str):
+        _check_plot(plot)
+    for path, kind in outputs:
+        try:
+            ensure_writable_dir(Path(path).parent)
+        except LenetDeployError as exc:
+            if kind not in ("report", "plot"):
+                raise
+            raise LenetDeployError(
+                f"cannot write output {path!r} (its folder: "
+                f"{first_line(exc).partition('(')[2].partition(')')[0]}); choose another path"
+            ) from None
+
+
+def _check_plot(path: str) -> None:
+    from .. import _optional
+    from ..bench.reports import plot_format
+    from ..errors import MissingDependencyError
+
+    plot_format(path)  # refuses an extension matplotlib is not asked to write
+    reason = _optional.missing_reason("matplotlib", "plot", "bench --plot")
+    if reason:
+        raise MissingDependencyError(reason)
 
 
 def _tolerant_streams() -> None:

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from ._common import positive_int as _positive
+from .flags import (
+    add_json_arguments,
+    add_model_argument,
+    add_runtime_argument,
+    choice,
+    emit_json,
+    json_to_stdout,
+    the_runtime,
+)
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -36,15 +44,14 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--format",
-        choices=("triton", "kserve", "ray"),
+        type=choice("triton", "kserve", "ray", what="format"),
+        metavar="{triton,kserve,ray}",
         default="triton",
         help="triton: a model repository; kserve: it plus InferenceService manifests; ray: the "
         "model plus a Ray Serve config for serve run / KubeRay (default: triton)",
     )
-    p.add_argument(
-        "--model",
-        default=DEFAULT_DIR,
-        help=f"artifacts directory or .onnx file (default: {DEFAULT_DIR}/)",
+    add_model_argument(
+        p, f"artifacts directory or .onnx file (default: {DEFAULT_DIR}/)", default=DEFAULT_DIR
     )
     p.add_argument(
         "--precision",
@@ -139,12 +146,10 @@ def register(subparsers) -> None:
         default=r_d.replicas,
         help=f"Ray Serve replicas (default: {r_d.replicas})",
     )
-    r.add_argument(
-        "--runtime",
-        default=r_d.runtime,
-        help=f"the runtime each replica loads (default: {r_d.runtime})",
+    add_runtime_argument(
+        r, f"the runtime each replica loads (default: {r_d.runtime})", single=r_d.runtime
     )
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_json_arguments(p, "the result")
     p.set_defaults(func=run)
 
 
@@ -194,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
         model = current_variant(args.model, args.precision).model
     from ..integrations.ray_settings import RaySettings
 
-    ray = RaySettings(runtime=args.runtime, replicas=args.replicas)
+    ray = RaySettings(runtime=the_runtime(args), replicas=args.replicas)
     result = package(
         model,
         args.out,
@@ -205,13 +210,13 @@ def run(args: argparse.Namespace) -> int:
         check=tuple(args.check),
         ray_settings=ray,
     )
-    if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+    emit_json(args, result.to_dict())
+    if json_to_stdout(args):
         return 0
     if result.format == "ray":
         print(
             f"wrote ray package {result.out}/ in {result.seconds:.2f} s (Ray Serve "
-            f"{result.target['version']}, {args.replicas} replica(s) of {args.runtime}); "
+            f"{result.target['version']}, {args.replicas} replica(s) of {the_runtime(args)}); "
             f"run it: serve run {result.out}/serve_config.yaml"
         )
         return _list(result)

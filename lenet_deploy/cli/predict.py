@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from ..artifacts.layout import DEFAULT_DIR
 from ..images.answer import UNSURE_BELOW
 from ..images.classify import DEFAULT_RUNTIME
 from ._common import EXIT_FAILED, unsure_below
+from .flags import add_json_arguments, add_model_argument, add_runtime_argument, the_runtime
 
 
 def register(subparsers) -> None:
@@ -23,11 +23,16 @@ def register(subparsers) -> None:
         "docs/cli.md.",
     )
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG or .npy files")
-    p.add_argument("--runtime", default=DEFAULT_RUNTIME, help="runtime name (%(default)s)")
-    p.add_argument(
-        "--model",
+    add_runtime_argument(
+        p,
+        f"runtime (default: {DEFAULT_RUNTIME}; oip-http when --model names a server)",
+        single=DEFAULT_RUNTIME,
+    )
+    add_model_argument(
+        p,
+        f"artifacts directory, model file, or a served model: HOST:PORT, http://HOST:PORT or "
+        f"http://HOST:PORT/v2/models/NAME (default: {DEFAULT_DIR}/)",
         default=DEFAULT_DIR,
-        help="artifacts directory, model file or URL (default: %(default)s/)",
     )
     p.add_argument(
         "--unsure-below",
@@ -37,22 +42,24 @@ def register(subparsers) -> None:
         help="answer 'unsure: A or B' below this top-1 probability; 0 = never "
         "(default: %(default)s)",
     )
-    p.add_argument("--json", action="store_true", help="print JSON records")
+    add_json_arguments(p, "the predictions", positionals=True)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..images.classify import stream_predictions
+    from .flags import emit_json, json_to_stdout
     from .formatting import prediction_line
 
-    predictions = stream_predictions(args.runtime, args.model, args.images, args.unsure_below)
-    if args.json:
-        records = [p.to_dict() for p in predictions]
-        out = {"runtime": args.runtime, "unsure_below": args.unsure_below, "predictions": records}
-        print(json.dumps(out, indent=2))
-        return EXIT_FAILED if any(r["no_digit"] for r in records) else 0
-    no_digit = False
+    runtime = the_runtime(args)
+    predictions = stream_predictions(runtime, args.model, args.images, args.unsure_below)
+    records, no_digit = [], False
     for prediction in predictions:  # printed as they come: memory does not grow with N
-        print(prediction_line(prediction))
+        if not json_to_stdout(args):
+            print(prediction_line(prediction))
+        if args.json_out is not None:
+            records.append(prediction.to_dict())
         no_digit = no_digit or prediction.no_digit
+    out = {"runtime": runtime, "model": args.model, "unsure_below": args.unsure_below}
+    emit_json(args, out | {"predictions": records})
     return EXIT_FAILED if no_digit else 0

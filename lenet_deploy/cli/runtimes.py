@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
+
+from .flags import add_json_arguments, emit_json, json_to_stdout
 
 
 def register(subparsers) -> None:
@@ -13,9 +14,7 @@ def register(subparsers) -> None:
         description="List every registered runtime (built-in and plug-ins) with whether it can "
         "run on this machine and, if not, why and how to fix it.",
     )
-    p.add_argument(
-        "--json", action="store_true", help="print JSON (with each runtime's options) instead"
-    )
+    add_json_arguments(p, "every runtime with its artifact kind, device and options")
     p.set_defaults(func=run)
 
 
@@ -24,8 +23,9 @@ def run(args: argparse.Namespace) -> int:
     from .formatting import runtimes_table
 
     rows = available_runtimes()
-    if not args.json:
+    if not json_to_stdout(args):
         print(runtimes_table(rows))
+    if args.json_out is None:
         return 0
     records = []
     for row in rows:
@@ -38,5 +38,5 @@ def run(args: argparse.Namespace) -> int:
                 "options": entry.describe_options(),
             }
         )
-    print(json.dumps(records, indent=2))
+    emit_json(args, records)
     return 0

@@ -7,6 +7,7 @@ import argparse
 from ..artifacts.layout import DEFAULT_DIR
 from ._common import progress_bar, say
 from ._settings import add_train_options, train_config
+from .flags import add_json_arguments, add_verbosity, emit_json, json_to_stdout
 
 
 def register(subparsers) -> None:
@@ -18,7 +19,8 @@ def register(subparsers) -> None:
     )
     add_train_options(p)
     p.add_argument("--out", default=DEFAULT_DIR, help="output directory (default: %(default)s/)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    add_json_arguments(p, "the result")
+    add_verbosity(p, verbose=False)
     p.set_defaults(func=run)
 
 
@@ -37,8 +39,19 @@ def run(args: argparse.Namespace) -> int:
 
     with progress_bar(args, "train") as progress:
         result = train(cfg, args.out, progress=progress, on_epoch=on_epoch)
-    print(
-        f"test accuracy {result.test_accuracy:.2%} in {result.train_seconds:.1f} s -> "
-        f"{result.checkpoint_path}, {result.metrics_path}"
+    if not json_to_stdout(args):
+        print(
+            f"test accuracy {result.test_accuracy:.2%} in {result.train_seconds:.1f} s -> "
+            f"{result.checkpoint_path}, {result.metrics_path}"
+        )
+    emit_json(
+        args,
+        {
+            "checkpoint": str(result.checkpoint_path),
+            "metrics": str(result.metrics_path),
+            "test_accuracy": result.test_accuracy,
+            "train_seconds": result.train_seconds,
+            "history": result.history,
+        },
     )
     return 0

@@ -8,7 +8,16 @@ import sys
 from ..artifacts.layout import DEFAULT_DIR
 from ..verify.compare import DEFAULT_ATOL, DEFAULT_RTOL
 from ..verify.parity import DEFAULT_REFERENCE
-from ._common import EXIT_FAILED, add_option_argument, options, runtime_list, say, write_json
+from ._common import EXIT_FAILED, add_option_argument, options, say
+from .flags import (
+    add_json_arguments,
+    add_model_argument,
+    add_runtime_argument,
+    add_verbosity,
+    emit_json,
+    json_to_stdout,
+    runtimes_given,
+)
 
 
 def register(subparsers) -> None:
@@ -23,18 +32,16 @@ def register(subparsers) -> None:
         "2: an error (missing model, unknown or unavailable named runtime, an ONNX file and a "
         "checkpoint that are different models).",
     )
-    p.add_argument(
-        "--model",
+    add_model_argument(
+        p,
+        f"artifacts directory (default: {DEFAULT_DIR}/), a .onnx/.pt file, or a served model "
+        "(HOST:PORT, http://HOST:PORT or http://HOST:PORT/v2/models/NAME, checked by oip-http)",
         default=DEFAULT_DIR,
-        help="artifacts directory (default: %(default)s/), a .onnx/.pt file, or a served "
-        "model's URL (http://HOST:PORT/v2/models/NAME, checked by oip-http)",
     )
-    p.add_argument(
-        "--runtimes",
-        type=runtime_list,
-        default=None,
-        help="'all' (default: every registered runtime; unavailable ones are "
-        "skipped with the reason) or a comma-separated list",
+    add_runtime_argument(
+        p,
+        "runtime to compare, repeatable or comma-separated, or 'all' (default: every "
+        "registered runtime that can run here; the others are listed as skipped)",
     )
     p.add_argument(
         "--reference",
@@ -50,8 +57,8 @@ def register(subparsers) -> None:
     p.add_argument("--atol", type=float, help=f"fp32 atol (default: {DEFAULT_ATOL:g})")
     p.add_argument("--rtol", type=float, help=f"fp32 rtol (default: {DEFAULT_RTOL:g})")
     add_option_argument(p)
-    p.add_argument("--json", metavar="PATH", help="write the records as JSON (atomically)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_json_arguments(p, "the records")
+    add_verbosity(p)
     p.set_defaults(func=run)
 
 
@@ -63,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     checkpoint = args.reference if is_checkpoint_path(args.reference) else None
     report = verify(
         args.model,
-        args.runtimes,
+        runtimes_given(args),
         reference=DEFAULT_REFERENCE if checkpoint else args.reference,
         checkpoint=checkpoint,
         atol=args.atol,
@@ -72,9 +79,9 @@ def run(args: argparse.Namespace) -> int:
         log=lambda m: say(args, m),
         reference_model=args.reference_model,
     )
-    print(parity_table(report))
-    if args.json:
-        write_json(args.json, report.to_dict())
+    if not json_to_stdout(args):
+        print(parity_table(report, verbose=args.verbose, quiet=args.quiet))
+    emit_json(args, report.to_dict())
     if not report.compared:
         print("no runtime was compared with the reference", file=sys.stderr)
     return 0 if report else EXIT_FAILED

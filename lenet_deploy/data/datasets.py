@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, did_you_mean
 from ..limits import LIMITS
 from ..spec import IMAGE_SIZE
 from .bounded import CORRUPT_STREAM, BoundedGzip
@@ -48,6 +48,8 @@ _MNIST_FILES = {
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
 }
+#: The dataset names; "mnist:DIR" takes a folder.
+NAMES = ("mnist5k", "digits", "mnist:DIR")
 KNOWN = "'mnist5k' (default), 'digits', 'mnist:DIR' or a combination such as 'mnist5k+digits'"
 
 
@@ -94,7 +96,15 @@ def load_dataset(spec: str = DEFAULT_DATASET) -> Dataset:
         return _split("digits", x, labels, DIGITS_TEST_FRACTION, "scikit-learn digits 8x8")
     if spec.startswith("mnist:"):
         return load_mnist(spec[len("mnist:") :])
-    raise DataError(f"unknown dataset {spec!r}; use {KNOWN}")
+    raise DataError(f"unknown dataset {spec!r}{did_you_mean(spec, NAMES)}; use {KNOWN}")
+
+
+def check_spec(spec: str) -> None:
+    """DataError for a dataset spec :func:`load_dataset` would not know, before anything loads
+    (``mnist:DIR`` folders are checked when they are read)."""
+    for part in [spec] if spec.startswith("mnist:") else spec.split("+"):
+        if part not in NAMES[:2] and not part.startswith("mnist:"):
+            raise DataError(f"unknown dataset {part!r}{did_you_mean(part, NAMES)}; use {KNOWN}")
 
 
 def _split(name: str, x: np.ndarray, y: np.ndarray, fraction: float, what: str) -> Dataset:

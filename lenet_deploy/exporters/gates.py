@@ -20,6 +20,9 @@ PARITY_BATCHES = (1, 3, 7, 1000)
 
 @dataclass(frozen=True)
 class Gate:
+    """One check of an exported file: its name, whether it passed and what it found; truthy
+    on pass."""
+
     name: str
     passed: bool
     detail: str
@@ -29,7 +32,6 @@ class Gate:
 
     def to_dict(self) -> dict[str, object]:
         return {"name": self.name, "passed": self.passed, "detail": self.detail}
-
 
 
 def run_gates(

@@ -23,13 +23,13 @@ class RaySettings:
 
     model: str = DEFAULT_DIR
     runtime: str = "ort-cpu"
-    model_name: str = "lenet"
-    model_version: str = "1"
     replicas: int = 1
-    max_batch_size: int = 64
-    batch_wait_timeout_s: float = 0.0005
     threads: int = 1
     num_cpus: float = 1.0
+    model_name: str = "lenet"
+    model_version: str = "1"
+    max_batch_size: int = 64
+    batch_wait_timeout_s: float = 0.0005
     max_ongoing_requests: int = 256
 
     def __post_init__(self) -> None:

@@ -23,7 +23,7 @@ from .._optional import require
 from ..artifacts.atomic import atomic_paths, ensure_writable_dir
 from ..artifacts.layout import CHECKPOINT_NAME, METRICS_NAME
 from ..artifacts.layout import DEFAULT_DIR as DEFAULT_OUT
-from ..data.datasets import DEFAULT_DATASET, Dataset, load_dataset
+from ..data.datasets import Dataset, load_dataset
 from ..errors import DataError
 from ..images.recipe import RECIPE
 from ..limits import check_train_config
@@ -32,29 +32,8 @@ from .sanity import check_loss, check_state_finite
 torch = require("torch", "train", "training")
 import torch.nn.functional as F  # noqa: E402 - after the check that names the extra
 
+from .config import TrainConfig  # noqa: E402 - torch-free, so --help can show its defaults
 from .lenet import DeployableLeNet, LeNet, make_checkpoint  # noqa: E402
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Training settings; the defaults are the tuned ones (see benchmarks/train_accuracy.py)."""
-
-    data: str = DEFAULT_DATASET
-    epochs: int = 30
-    batch_size: int = 32
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    seed: int = 0
-    #: Random translation in pixels (of the 32x32 input), rotation in degrees and relative
-    #: scale, drawn per sample per step.
-    max_shift: float = 3.0
-    max_rotation: float = 15.0
-    max_scale: float = 0.1
-    label_smoothing: float = 0.1
-    #: torch intra-op threads while training. LeNet's layers at batch 32 are too small to split:
-    #: on 2 cores a second thread costs several times the CPU for no speed-up
-    #: (benchmarks/train_accuracy.py); the process's previous setting is restored afterwards.
-    threads: int = 1
 
 
 @dataclass

@@ -141,6 +141,11 @@ def package(
     source, source_sha = triton.verified_model(model)
     _refuse_overlap(Path(out), source, Path(model))
     if format == "ray":
+        if check:
+            raise PackageError(
+                "--check runs a Triton release's onnxruntime; --format ray serves the export "
+                "in the replicas' own runtime: drop --check"
+            )
         return _package_ray(source, source_sha, Path(out), ray_settings or RaySettings(), start)
     settings = {"triton": tset.to_dict()}
     with (

@@ -30,6 +30,7 @@ from ..errors import (
     LenetDeployError,
     RuntimeUnavailableError,
     UnknownRuntimeError,
+    did_you_mean,
 )
 from .base import Runtime
 from .options import describe, parse_options
@@ -37,7 +38,12 @@ from .options import describe, parse_options
 ENTRY_POINT_GROUP = "lenet_deploy.runtimes"
 #: Modules of this package that hold built-in runtimes, in display order. A new engine family
 #: is one module here plus its name in this tuple.
-BUILTIN_MODULES = ("pytorch", "ort", "openvino", "remote", "auto")
+BUILTIN_MODULES = ("pytorch", "ort", "openvino", "remote", "ort_web", "auto")
+#: What users type for an engine -> the prefix of its runtime names ("did you mean ...?").
+RUNTIME_SYNONYMS = {
+    "onnxruntime": "ort", "onnx": "ort", "openvino": "ov", "pytorch": "torch",
+    "triton": "oip-http", "kserve": "oip-http", "oip": "oip-http", "http": "oip-http",
+}  # fmt: skip
 
 #: Runtimes that serve one of the others (``auto``: the tuned winner, else ort-cpu): left out of
 #: "every runtime" in verify and bench, which already cover what they serve; named, they run.
@@ -176,8 +182,9 @@ def runtime_names() -> list[str]:
 def get_entry(name: str) -> RuntimeEntry:
     entries = _entries()
     if name not in entries:
+        hint = did_you_mean(name, entries, RUNTIME_SYNONYMS)
         raise UnknownRuntimeError(
-            f"unknown runtime {name!r}; known runtimes: {', '.join(entries) or 'none'}"
+            f"unknown runtime {name!r}{hint}; known runtimes: {', '.join(entries) or 'none'}"
         )
     return entries[name]
 
@@ -216,6 +223,10 @@ def _entries() -> dict[str, RuntimeEntry]:
     return _REGISTRY
 
 
+#: What ``register_runtime`` takes from a plug-in's ``RuntimeEntry`` besides its factory.
+_ENTRY_FIELDS = ("probe", "description", "artifact", "device", "options")
+
+
 def _discover_plugins() -> None:
     from importlib.metadata import entry_points
 
@@ -232,15 +243,9 @@ def _discover_plugins() -> None:
             )
             continue
         if isinstance(obj, RuntimeEntry):
-            register_runtime(
-                ep.name,
-                obj.factory,
-                probe=obj.probe,
-                description=obj.description,
-                artifact=obj.artifact,
-                device=obj.device,
-                options=obj.options,
-            )
+            # the plug-in's entry as it declared it, under the entry point's name
+            kept = {key: getattr(obj, key) for key in _ENTRY_FIELDS}
+            register_runtime(ep.name, obj.factory, **kept)
         else:
             register_runtime(ep.name, obj, description=f"plug-in {ep.value}")
 

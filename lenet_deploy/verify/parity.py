@@ -20,7 +20,13 @@ import numpy as np
 
 from ..artifacts.layout import DEFAULT_DIR, ONNX_NAME, ArtifactKind, artifact_for, is_url
 from ..artifacts.pairing import ModelPair, pair, read_metadata
-from ..errors import ArtifactError, ArtifactKindError, LenetDeployError, RuntimeUnavailableError
+from ..errors import (
+    ArtifactError,
+    ArtifactKindError,
+    LenetDeployError,
+    ParityError,
+    RuntimeUnavailableError,
+)
 from .compare import Comparison, Tolerance, compare, tolerance_for
 
 DEFAULT_REFERENCE = "torch-cpu"
@@ -224,9 +230,14 @@ def verify(
         except (RuntimeUnavailableError, ArtifactKindError) as exc:
             if explicit:
                 raise
-            say(f"{entry.name}: skipped, cannot run here (reason in the report)")
             reason = str(exc) if str(exc).startswith(entry.name) else f"{entry.name}: {exc}"
             results.append(RuntimeParity(entry.name, reference, Status.SKIPPED, reason=reason))
+            continue
+        except ParityError as exc:  # refused at load by its own check: a failure, with numbers
+            say(f"{entry.name}: refused at load, its parity check failed")
+            failed = RuntimeParity(entry.name, reference, Status.FAILED, reason=str(exc),
+                                   device=entry.device, comparison=exc.comparison)  # fmt: skip
+            results.append(failed)
             continue
         with runtime:
             results.append(judge(runtime, entry.name, reference, inputs, want, atol, rtol, say))

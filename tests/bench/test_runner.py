@@ -119,7 +119,7 @@ def test_benchmark_registered_runtimes_same_threads(exported_dir):
 
 def test_ort_cpu_threads_per_batch_size_are_recorded(exported_dir, monkeypatch):
     """ort-cpu picks a 2-thread session for small batches unless --threads fixes the count."""
-    from lenet_deploy.cli.formatting import bench_table
+    from lenet_deploy.cli.bench_format import bench_table
     from lenet_deploy.runtimes import ort_loader
 
     monkeypatch.setattr(ort_loader, "usable_cpus", lambda: 4)  # the policy needs > 1 CPU
@@ -158,7 +158,8 @@ def test_output_files_parse_and_carry_every_field(tmp_path):
     assert set(bench_output.COLUMNS) <= set(payload["measurements"][0])
     bench_output.write_csv(result, tmp_path / "b.csv")
     rows = list(csv.DictReader((tmp_path / "b.csv").open()))
-    assert len(rows) == 2 and list(rows[0]) == bench_output.COLUMNS
+    assert len(rows) == 2
+    assert list(rows[0]) == bench_output.COLUMNS + bench_output.PROVENANCE_COLUMNS
     assert float(rows[1]["p50_ms"]) == 3.0 and rows[1]["batch_size"] == "8"
     bench_output.write_markdown(result, tmp_path / "b.md")
     md = (tmp_path / "b.md").read_text().splitlines()

@@ -48,3 +48,11 @@ def test_ray_package_holds_the_export_and_a_serve_config(exported_dir, tmp_path)
         MODEL_PATH,
         SERVE_CONFIG,
     }
+
+
+def test_ray_package_refuses_an_engine_check(exported_dir, tmp_path):
+    from lenet_deploy.errors import PackageError
+
+    with pytest.raises(PackageError, match="drop --check"):
+        package(exported_dir, tmp_path / "ray", format="ray", check=("python3",))
+    assert not (tmp_path / "ray").exists()

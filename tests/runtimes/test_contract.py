@@ -12,13 +12,32 @@ from lenet_deploy.runtimes import available_runtimes, get_entry, load_runtime, r
 from lenet_deploy.verify.compare import compare
 
 AVAILABILITY = {a.name: a for a in available_runtimes()}
+#: Runtimes that start a browser take seconds to load: one instance serves the whole module
+#: (loaded again after a test closes it), and their cases are slow.
+SHARED = {"ort-web"}
 
 
-@pytest.fixture(params=runtime_names())
-def runtime(request, exported_dir):
+@pytest.fixture(scope="module")
+def shared_runtimes():
+    opened = {}
+    yield opened
+    for rt in opened.values():
+        rt.close()
+
+
+@pytest.fixture(
+    params=[pytest.param(n, marks=pytest.mark.slow) if n in SHARED else n for n in runtime_names()]
+)
+def runtime(request, exported_dir, shared_runtimes):
     name = request.param
     if not AVAILABILITY[name]:
         pytest.skip(f"{name} unavailable here: {AVAILABILITY[name].reason}")
+    if name in SHARED:
+        rt = shared_runtimes.get(name)
+        if rt is None or "(closed)" in repr(rt):
+            rt = shared_runtimes[name] = load_runtime(name, exported_dir)
+        yield rt
+        return
     # oip-http's model is a server: the same exported model, served for the session.
     model = request.getfixturevalue("served_url") if name == "oip-http" else exported_dir
     rt = load_runtime(name, model)
@@ -27,7 +46,8 @@ def runtime(request, exported_dir):
 
 
 def test_contract_covers_every_builtin():
-    assert {"torch-cpu", "torch-cuda", "ort-cpu", "ort-cuda", "ov-cpu"} <= set(runtime_names())
+    builtins = {"torch-cpu", "torch-cuda", "ort-cpu", "ort-cuda", "ov-cpu", "oip-http", "ort-web"}
+    assert builtins <= set(runtime_names())
 
 
 @pytest.mark.slow

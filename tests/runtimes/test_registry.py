@@ -30,8 +30,9 @@ from lenet_deploy.runtimes import (
 
 def test_builtins_declare_name_kind_device_and_options_once():
     names = runtime_names()
-    assert names[:6] == ["torch-cpu", "torch-cuda", "ort-cpu", "ort-cuda", "ov-cpu", "oip-http"]
-    declared = {n: (get_entry(n).artifact, get_entry(n).device) for n in names[:6]}
+    builtins = ["torch-cpu", "torch-cuda", "ort-cpu", "ort-cuda", "ov-cpu", "oip-http", "ort-web"]
+    assert names[:7] == builtins
+    declared = {n: (get_entry(n).artifact, get_entry(n).device) for n in builtins}
     assert declared == {
         "torch-cpu": (ArtifactKind.CHECKPOINT, "cpu"),
         "torch-cuda": (ArtifactKind.CHECKPOINT, "cuda"),
@@ -39,11 +40,12 @@ def test_builtins_declare_name_kind_device_and_options_once():
         "ort-cuda": (ArtifactKind.ONNX, "cuda"),
         "ov-cpu": (ArtifactKind.ONNX, "cpu"),
         "oip-http": (ArtifactKind.URL, "http"),
+        "ort-web": (ArtifactKind.ONNX, "browser"),
     }
-    for name in names[:6]:
+    for name in builtins:
         assert dataclasses.is_dataclass(get_entry(name).options)
         assert get_entry(name).options.__dataclass_params__.frozen
-    assert BUILTIN_MODULES == ("pytorch", "ort", "openvino", "remote", "auto")
+    assert BUILTIN_MODULES == ("pytorch", "ort", "openvino", "remote", "ort_web", "auto")
     assert {k.value for k in ArtifactKind} == {"checkpoint", "onnx", "url"}
     availability = {a.name: a for a in available_runtimes()}
     assert availability["torch-cpu"] and availability["ort-cpu"]

@@ -89,4 +89,4 @@ def test_verify_and_bench_against_the_server(served_url, exported_dir, tmp_path)
 @pytest.mark.slow
 def test_load_test_needs_a_server_url(exported_dir):
     proc = run_cli("bench", "--concurrency", "8", "--model", str(exported_dir))
-    assert_one_line_error(proc, "--runtime oip-http --model")
+    assert_one_line_error(proc, "load-tests a server", "--model HOST:PORT")
