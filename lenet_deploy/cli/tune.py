@@ -8,6 +8,7 @@ import sys
 from ..artifacts.layout import DEFAULT_DIR
 from ..bench.tune import TuneSettings
 from ._common import batch_sizes, in_range, positive_float, progress_bar, say, write_json
+from .flags import add_json_arguments, add_verbosity, emit_json, json_to_stdout
 
 
 def register(subparsers) -> None:
@@ -50,11 +51,10 @@ def register(subparsers) -> None:
     p.add_argument(
         "--plot",
         metavar="PATH.png",
-        help="latency/throughput plot (default: MODEL/tune.png when matplotlib is installed; "
-        "'none' for no plot)",
+        help="latency/throughput plot (default: MODEL/tune.png when matplotlib is installed)",
     )
-    p.add_argument("--json", metavar="PATH", help="also write every measurement as JSON")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_json_arguments(p, "the tuning result (what tuned.json holds)")
+    add_verbosity(p, verbose=False)
     p.set_defaults(func=run)
 
 
@@ -71,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     )
     with progress_bar(args, "tune") as progress:
         result = tune(args.model, settings, log=lambda m: say(args, m), progress=progress)
-    print(tune_table(result))
+    if not json_to_stdout(args):
+        print(tune_table(result))
     noisy = result.bench.warnings
     for warning in noisy if len(noisy) <= 3 else []:
         print(f"warning: {warning}", file=sys.stderr)
@@ -81,13 +82,12 @@ def run(args: argparse.Namespace) -> int:
               "--duration before trusting the winners", file=sys.stderr)  # fmt: skip
     record = result.to_dict()
     write_json(tuned_path(result.directory), record)
-    print(f"wrote {tuned_path(result.directory)} in {result.wall_s:.0f} s")
-    if args.json:
-        write_json(args.json, record)
+    say(args, f"wrote {tuned_path(result.directory)} in {result.wall_s:.0f} s")
+    emit_json(args, record)
     plot = args.plot
     if plot is None and missing_reason("matplotlib", "plot", "tune's plot") is None:
         plot = str(result.directory / "tune.png")
-    if plot and plot != "none":
+    if plot:
         from ..bench.tune_plot import write_tune_plot
 
         say(args, f"wrote {write_tune_plot(result, plot)}")
