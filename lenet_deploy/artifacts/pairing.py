@@ -14,9 +14,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .layout import CHECKPOINT_NAME, ONNX_NAME, ArtifactKind, file_sha256
 from ..errors import ArtifactError, ArtifactKindError
 from ..limits import LIMITS
+from .layout import CHECKPOINT_NAME, ONNX_NAME, ArtifactKind, file_sha256
 
 SHA_KEY = "source_checkpoint_sha256"
 CHECKPOINT_SUFFIXES = (".pt", ".pth")

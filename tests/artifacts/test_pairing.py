@@ -3,8 +3,8 @@ import shutil
 import pytest
 
 from lenet_deploy.artifacts.layout import ArtifactKind, file_sha256
-from lenet_deploy.errors import ArtifactError, ArtifactKindError
 from lenet_deploy.artifacts.pairing import is_checkpoint_path, pair
+from lenet_deploy.errors import ArtifactError, ArtifactKindError
 
 
 @pytest.mark.slow
