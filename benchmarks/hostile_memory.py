@@ -94,8 +94,18 @@ def make_cases(tmp: Path, model: Path, images: int) -> dict[str, str]:
         "bench --batch-sizes 1000000": cli("bench", "--model", m, "--batch-sizes", "1000000"),
         # the cap itself: one 256 MiB input batch, the engine fed in chunks
         "bench ort-cpu --batch-sizes 65536": cli(
-            "bench", "--model", m, "--runtime", "ort-cpu", "--batch-sizes", "65536",
-            "--warmup", "1", "--iterations", "1", "--quiet",
+            "bench",
+            "--model",
+            m,
+            "--runtime",
+            "ort-cpu",
+            "--batch-sizes",
+            "65536",
+            "--warmup",
+            "1",
+            "--iterations",
+            "1",
+            "--quiet",
         ),  # fmt: skip
         f"predict {images:,} images (.npy)": cli("predict", str(many), "--model", m),
     }

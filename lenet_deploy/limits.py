@@ -51,6 +51,28 @@ class Limits:
     serve_max_queue: int = 1024
     #: Files hashed when a folder is searched for an ONNX file's checkpoint (or the reverse).
     max_pair_candidates: int = 64
+    #: ``serve --header-timeout``: seconds a request's headers may take to arrive (then 408,
+    #: closed). The ``serve_*`` limits are defaults a server may set lower or higher
+    #: (docs/serving.md, Security).
+    serve_header_timeout_s: float = 10.0
+    #: ``serve --body-timeout``: seconds a request's body may take to arrive (then 408).
+    serve_body_timeout_s: float = 20.0
+    #: ``serve --read-gap``: the longest pause, in seconds, while a request arrives (then 408).
+    serve_read_gap_s: float = 5.0
+    #: ``serve --idle-timeout``: seconds a connection may wait for a request, after an answer
+    #: too (uvicorn's keep-alive timeout); then closed.
+    serve_idle_timeout_s: float = 5.0
+    #: ``serve --max-header-kb``: bytes of one request's headers (431 beyond).
+    serve_max_header_bytes: int = 32 * 1024
+    #: ``serve --max-connections``: open connections; at the cap a new one closes the oldest
+    #: idle one, or gets 503 when none is idle. Lowered at start to fit the descriptor limit
+    #: (``ulimit -n``, raised to its hard limit where allowed).
+    serve_max_connections: int = 1000
+    #: Descriptors a server keeps beside its connections (at least; or 1/8 of the limit).
+    serve_reserved_descriptors: int = 64
+    #: ``serve --predict-concurrency``: ``/v1/predict`` images decoded at once, as many waiting
+    #: (503 beyond).
+    serve_predict_concurrency: int = 2
     #: ``--seed`` (and >= 0).
     max_seed: int = 2**63 - 1
     #: ``--epochs``.
@@ -207,3 +229,7 @@ def check_serve_settings(settings: Any, limits: Limits = LIMITS) -> None:
     )  # fmt: skip
     check_number("max_queue", settings.max_queue, 1, math.inf, integer=True)
     check_threads(settings.threads, limits)
+    for name in ("header_timeout_s", "body_timeout_s", "read_gap_s", "idle_timeout_s"):
+        check_number(name, getattr(settings, name), 0.0, limits.max_duration_s, low_inclusive=False)
+    for name in ("max_header_bytes", "max_connections", "predict_concurrency"):
+        check_number(name, getattr(settings, name), 1, math.inf, integer=True)

@@ -216,11 +216,43 @@ DEFAULTS = {
 }
 # engine_chunk is not a refusal: batches over it are split (test_engine_chunk_bounds_...).
 SPLIT = {"engine_chunk"}
+# A running server's connection limits: enforced on a live server by
+# tests/serve/fastpath/test_connections.py (408s, 431, the cap under ulimit -n 256, reserved
+# descriptors via the start-up line) and tests/serve/test_predict_limits.py; here each is
+# checked to be the ServeSettings default, and a value of 0 refused.
+CONNECTIONS = {
+    "serve_header_timeout_s": "header_timeout_s",
+    "serve_body_timeout_s": "body_timeout_s",
+    "serve_read_gap_s": "read_gap_s",
+    "serve_idle_timeout_s": "idle_timeout_s",
+    "serve_max_header_bytes": "max_header_bytes",
+    "serve_max_connections": "max_connections",
+    "serve_predict_concurrency": "predict_concurrency",
+    "serve_reserved_descriptors": None,  # serve.listen.descriptor_budget
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONNECTIONS))
+def test_connection_limits_are_the_server_defaults(name):
+    from lenet_deploy.serve.listen import descriptor_budget
+    from lenet_deploy.serve.settings import ServeSettings
+
+    field = CONNECTIONS[name]
+    if field is None:
+        resource = pytest.importorskip("resource")
+        cap, backlog, note = descriptor_budget(10**9)
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]  # raised to the hard limit now
+        assert cap <= soft - LIMITS.serve_reserved_descriptors and f"max connections {cap}" in note
+        assert backlog <= max(LIMITS.serve_reserved_descriptors, soft // 8) // 2
+        return
+    assert getattr(ServeSettings(), field) == getattr(LIMITS, name)
+    with pytest.raises(LimitError, match=field):
+        ServeSettings(**{field: 0})
 
 
 def test_every_limit_is_enforced_by_a_test_here(tmp_path, monkeypatch):
     names = {name for name, _ in LIMITS.describe()}
-    covered = set(_refusals(tmp_path, monkeypatch)) | set(DEFAULTS) | SPLIT
+    covered = set(_refusals(tmp_path, monkeypatch)) | set(DEFAULTS) | SPLIT | set(CONNECTIONS)
     assert covered == names, sorted(names ^ covered)
 
 

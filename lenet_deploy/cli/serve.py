@@ -10,6 +10,7 @@ from .flags import add_model_argument, add_runtime_argument, the_runtime
 
 _port = in_range(int, 0, 65535, what="a port in 0..65535")
 _non_negative_float = in_range(float, 0.0, what="a number >= 0")
+_positive_float = in_range(float, 0.001, 3600.0, what="seconds in 0.001..3600")
 _MAX_BODY_MB = LIMITS.max_body_bytes // 2**20
 
 
@@ -100,6 +101,43 @@ def register(subparsers) -> None:
         action="store_false",
         help="no browser page (GET /) and no /v1/predict, /v1/info; OIP v2 endpoints only",
     )
+    c = p.add_argument_group(
+        "connections", "limits on what one client can hold (docs/serving.md, Security)"
+    )
+    for flag, field, what in (
+        ("--header-timeout", "header_timeout_s", "seconds a request's headers may take; then 408"),
+        ("--body-timeout", "body_timeout_s", "seconds a request's body may take; then 408"),
+        ("--read-gap", "read_gap_s", "longest pause in seconds while a request arrives; then 408"),
+        ("--idle-timeout", "idle_timeout_s", "seconds a connection may wait for a request"),
+    ):
+        c.add_argument(
+            flag,
+            type=_positive_float,
+            default=getattr(d, field),
+            metavar="S",
+            help=f"{what}, and closed (default: {getattr(d, field):g})",
+        )
+    c.add_argument(
+        "--max-connections",
+        type=positive_int,
+        default=d.max_connections,
+        help=f"open connections; at the cap a new one closes the oldest idle one, else gets "
+        f"503. Lowered to fit the descriptor limit (ulimit -n; default: {d.max_connections})",
+    )
+    c.add_argument(
+        "--max-header-kb",
+        type=positive_int,
+        default=d.max_header_bytes // 1024,
+        help=f"largest request headers in KiB; larger get 431 (default: "
+        f"{d.max_header_bytes // 1024})",
+    )
+    c.add_argument(
+        "--predict-concurrency",
+        type=positive_int,
+        default=d.predict_concurrency,
+        help=f"/v1/predict images decoded at once (as many may wait; more get 503 at once) "
+        f"(default: {d.predict_concurrency})",
+    )
     p.add_argument(
         "--unsure-below",
         type=unsure_below,
@@ -158,6 +196,13 @@ def run(args: argparse.Namespace) -> int:
         unsure_below=args.unsure_below,
         ort_web_dir=args.ort_web_dir,
         fast_path=args.fast_path,
+        header_timeout_s=args.header_timeout,
+        body_timeout_s=args.body_timeout,
+        read_gap_s=args.read_gap,
+        idle_timeout_s=args.idle_timeout,
+        max_connections=args.max_connections,
+        max_header_bytes=args.max_header_kb * 1024,
+        predict_concurrency=args.predict_concurrency,
     )
     if args.cpus is not None:  # before the runtime starts its threads: they inherit it
         from ..bench.machine import pin_process

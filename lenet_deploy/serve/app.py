@@ -102,6 +102,8 @@ def _lifespan(source: RuntimeSource, settings: ServeSettings):
                 await state.batcher.close(settings.drain_timeout_s)
             if state.runtime is not None and state.runtime is not source:
                 state.runtime.close()
+            if getattr(state, "decode_pool", None) is not None:  # /v1/predict's workers
+                state.decode_pool.close()
 
     return lifespan
 
@@ -120,6 +122,8 @@ async def _load(state, source: RuntimeSource, settings: ServeSettings) -> None:
         metrics=state.metrics,
     )
     state.ready = True
+    if getattr(state, "decode_pool", None) is not None:  # /v1/predict's workers, spawned now
+        state.decode_pool.warm()
 
 
 def _error(status: int, message: str) -> JSONResponse:

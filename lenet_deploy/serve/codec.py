@@ -14,20 +14,17 @@ of their float64 widening, which parses back to the same float32.
 
 from __future__ import annotations
 
-import functools
 import json
-import struct
 from dataclasses import dataclass
 
 import numpy as np
 
 from .. import spec
-from ..errors import LenetDeployError
 from ..spec import CLASS_LABELS, IMAGE_SIZE, INPUT_NAME, NUM_CLASSES, OUTPUT_NAME
 from . import simdjson_reader
+from .http_error import InferError
+from .pixels import binary_pixels, json_pixels
 
-IMAGE_ELEMENTS = IMAGE_SIZE * IMAGE_SIZE
-IMAGE_BYTES = IMAGE_ELEMENTS * 4
 _LITTLE_F32 = np.dtype("<f4")
 # orjson is optional ([serve] installs it): it parses a 1,024-float request several times
 # faster. It would write NaN as null where the stdlib refuses, but logits reaching the encoder
@@ -41,14 +38,6 @@ except ImportError:  # pragma: no cover - the stdlib gives the same objects and 
 
     def _dumps(obj: object) -> bytes:
         return _encode(obj).encode()
-
-
-class InferError(LenetDeployError):
-    """A request the server refuses (infer, upload); ``status`` is the HTTP status to answer."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -80,8 +69,13 @@ def decode_request(body: bytes, header_length: int | None = None) -> InferReques
                 f"{len(body)} bytes"
             )
         header, binary = body[:header_length], memoryview(body)[header_length:]
+    if header[:3] == b"\xef\xbb\xbf":  # simdjson would skip it, orjson refuses it
+        raise InferError("the JSON starts with a UTF-8 byte order mark; send it without one")
     fast = binary is None and simdjson_reader.AVAILABLE
     obj = simdjson_reader.loads(header) if fast else None
+    # simdjson reads only numbers into ``data``; a list from orjson may hold booleans, which
+    # Python packs as 1.0 and 0.0: only then is every element's type looked at.
+    booleans = obj is None and (b"true" in header or b"false" in header)
     if obj is None:
         try:
             obj = _loads(header)
@@ -95,11 +89,11 @@ def decode_request(body: bytes, header_length: int | None = None) -> InferReques
     inputs = obj.get("inputs")
     if type(inputs) is not list or len(inputs) != 1 or type(inputs[0]) is not dict:
         raise InferError(f"'inputs' must be a list with exactly one tensor, {INPUT_NAME!r}")
-    x = _decode_input(inputs[0], binary)
+    x = _decode_input(inputs[0], binary, booleans)
     return InferRequest(request_id, x, _decode_outputs(obj))
 
 
-def _decode_input(tensor: dict, binary: memoryview | None) -> np.ndarray:
+def _decode_input(tensor: dict, binary: memoryview | None, booleans: bool) -> np.ndarray:
     name = tensor.get("name")
     if name != INPUT_NAME:
         raise InferError(f"unknown input {name!r}; this model has one input, {INPUT_NAME!r}")
@@ -107,11 +101,11 @@ def _decode_input(tensor: dict, binary: memoryview | None) -> np.ndarray:
     if datatype != "FP32":
         raise InferError(f"input {INPUT_NAME!r} has datatype FP32; got {datatype!r}")
     shape = tensor.get("shape")
-    if (
+    if (  # JSON integers: 32.0 and true compare equal to 32 and 1 in Python, so types first
         type(shape) is not list
         or len(shape) != 4
+        or any(type(d) is not int for d in shape)
         or shape[1:] != [1, IMAGE_SIZE, IMAGE_SIZE]
-        or type(shape[0]) is not int
         or shape[0] < 1
     ):
         raise InferError(
@@ -122,11 +116,11 @@ def _decode_input(tensor: dict, binary: memoryview | None) -> np.ndarray:
     params = tensor.get("parameters")
     size = params.get("binary_data_size") if type(params) is dict else None
     if size is not None:
-        x = _binary_pixels(size, binary, n)
+        x = binary_pixels(size, binary, n)
     else:
         if binary is not None and len(binary):
             raise InferError("binary data follows the header but no input has binary_data_size")
-        x = _json_pixels(tensor.get("data"), n)
+        x = json_pixels(tensor.get("data"), n, booleans)
     flat = x.reshape(-1)
     if not spec.pixels_in_range(flat):  # the library's rule: Runtime.predict accepts the same
         lo, hi = flat[flat.argmin()], flat[flat.argmax()]  # NaN when there is one
@@ -136,87 +130,16 @@ def _decode_input(tensor: dict, binary: memoryview | None) -> np.ndarray:
     return x
 
 
-def _binary_pixels(size: object, binary: memoryview | None, n: int) -> np.ndarray:
-    if binary is None:
-        raise InferError(
-            "binary_data_size is set but the Inference-Header-Content-Length header is missing"
-        )
-    if type(size) is not int or size != len(binary):
-        raise InferError(f"binary_data_size is {size!r} but {len(binary)} bytes follow the header")
-    if size != n * IMAGE_BYTES:
-        raise InferError(
-            f"binary data for shape [{n}, 1, {IMAGE_SIZE}, {IMAGE_SIZE}] is {n * IMAGE_BYTES} "
-            f"bytes; got {size}"
-        )
-    x = np.frombuffer(binary, _LITTLE_F32).reshape(n, 1, IMAGE_SIZE, IMAGE_SIZE)
-    # The tensor starts right after a header of any length; engines want aligned memory.
-    return x if x.flags.aligned else x.copy()
-
-
-def _json_pixels(data: object, n: int) -> np.ndarray:
-    if type(data) is np.ndarray:  # numbers read straight from the JSON by simdjson
-        return _float32_pixels(data, n)
-    if type(data) is not list:
-        raise InferError(f"input {INPUT_NAME!r} needs 'data' (a list of numbers)")
-    count = n * IMAGE_ELEMENTS
-    # A flat list of numbers packs straight into float32 with no look at each element's type
-    # first; anything else (nesting, strings, a wrong count) takes the general path below,
-    # which says what is wrong. An all-boolean list, which numpy would type as bool and so
-    # refuse, starts with a boolean: it goes the general way too.
-    if len(data) == count and type(data[0]) is not bool:
-        x = np.empty((n, 1, IMAGE_SIZE, IMAGE_SIZE), np.float32)
-        try:
-            _float32_packer(count).pack_into(x, 0, *data)
-            return x
-        except (struct.error, OverflowError, TypeError):
-            pass
-    try:
-        arr = np.array(data)
-    except ValueError:  # ragged nesting: its numbers in document order, as Triton reads them
-        arr = np.array(_flatten(data))
-    if arr.dtype.kind not in "fiu":
-        raise InferError(f"input {INPUT_NAME!r}: 'data' must hold numbers only (FP32)")
-    return _float32_pixels(arr, n)
-
-
-def _float32_pixels(arr: np.ndarray, n: int) -> np.ndarray:
-    if arr.size != n * IMAGE_ELEMENTS:
-        raise InferError(
-            f"input {INPUT_NAME!r}: shape [{n}, 1, {IMAGE_SIZE}, {IMAGE_SIZE}] needs "
-            f"{n * IMAGE_ELEMENTS} elements; got {arr.size}"
-        )
-    with np.errstate(over="ignore"):  # beyond float32 becomes inf, which the range check refuses
-        return arr.astype(np.float32).reshape(n, 1, IMAGE_SIZE, IMAGE_SIZE)
-
-
-def _flatten(data: list) -> list:
-    """The leaves of nested lists, in document order (no recursion: JSON may nest deep)."""
-    flat: list = []
-    stack = [iter(data)]
-    while stack:
-        for item in stack[-1]:
-            if type(item) is list:
-                stack.append(iter(item))
-                break
-            flat.append(item)
-        else:
-            stack.pop()
-    return flat
-
-
-@functools.lru_cache(maxsize=8)
-def _float32_packer(count: int) -> struct.Struct:
-    return struct.Struct(f"<{count}f")  # IEEE single precision, rounded to nearest like astype
-
-
 def _decode_outputs(obj: dict) -> tuple[RequestedOutput, ...]:
     params = obj.get("parameters")
-    binary_default = bool(params.get("binary_data_output")) if type(params) is dict else False
+    binary_default = _flag(params, "binary_data_output", False) if type(params) is dict else False
     outputs = obj.get("outputs")
     if outputs is None:
         return _DEFAULT_OUTPUTS[binary_default]
     if type(outputs) is not list or not outputs:
         raise InferError("'outputs' must be a non-empty list")
+    if len(outputs) > 1:  # each copy would be encoded in full: one request, any answer size
+        raise InferError(f"'outputs' names {OUTPUT_NAME!r} {len(outputs)} times; name it once")
     wanted = []
     for out in outputs:
         if type(out) is not dict or out.get("name") != OUTPUT_NAME:
@@ -228,8 +151,17 @@ def _decode_outputs(obj: dict) -> tuple[RequestedOutput, ...]:
         k = p.get("classification", 0)
         if type(k) is not int or not 0 <= k <= NUM_CLASSES:
             raise InferError(f"classification must be an integer in 1..{NUM_CLASSES}; got {k!r}")
-        wanted.append(RequestedOutput(bool(p.get("binary_data", binary_default)), k))
+        wanted.append(RequestedOutput(_flag(p, "binary_data", binary_default), k))
     return tuple(wanted)
+
+
+def _flag(params: dict, name: str, default: bool) -> bool:
+    """A boolean parameter: JSON true or false only ("false" and 0 would read as the opposite
+    or as a guess)."""
+    value = params.get(name, default)
+    if type(value) is not bool:
+        raise InferError(f"parameter {name!r} must be true or false; got {value!r}")
+    return value
 
 
 def encode_response(

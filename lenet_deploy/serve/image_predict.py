@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ImageError
 from ..images import recipe as images
 from ..images.answer import UNSURE_BELOW, answer_for, check_unsure_below
 from ..runtimes.base import softmax
@@ -47,5 +48,25 @@ def make_predict_image(
 
 def decode_upload(data: bytes) -> tuple[np.ndarray, bool]:
     """PNG/JPEG bytes -> (pixels (1, 32, 32) in [0, 1], has_digit): the server's decode, the
-    library's one recipe (``images.decode_image_bytes``; transparent pixels are paper)."""
+    library's one recipe (``images.decode_image_bytes``; transparent pixels are paper).
+
+    A JPEG must be whole: libjpeg (inside Pillow) fills a scan cut short and closed with an
+    end marker with grey and says nothing, so where simplejpeg is installed ([serve]) the
+    scan is first decoded strictly, every libjpeg warning an ImageError.
+    """
+    if data[:2] == b"\xff\xd8" and _strict_jpeg is not None:
+        try:
+            # 1/8 scale: the whole scan is Huffman-decoded (where the warnings come from),
+            # with almost none of the IDCT work
+            _strict_jpeg(
+                data, colorspace="GRAY", strict=True, min_factor=8, min_width=1, min_height=1
+            )
+        except ValueError as exc:
+            raise ImageError(f"upload: incomplete or corrupt JPEG ({exc})") from None
     return images.decode_image_bytes(data, "upload")
+
+
+try:  # optional: without it a truncated JPEG closed with an end marker decodes grey-filled
+    from simplejpeg import decode_jpeg as _strict_jpeg
+except ImportError:  # pragma: no cover - [serve] installs it
+    _strict_jpeg = None

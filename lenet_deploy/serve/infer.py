@@ -75,7 +75,10 @@ class InferEndpoint:
 
     async def __call__(self, scope, receive, send) -> None:
         started = time.perf_counter_ns()
-        status, body, header_length = await self._handle(scope, receive)
+        try:
+            status, body, header_length = await self._handle(scope, receive)
+        except ClientDisconnected:  # nobody to answer; not the server's failure either
+            return
         if header_length is None:
             headers = [_JSON, (b"content-length", b"%d" % len(body))]
         else:
@@ -117,7 +120,13 @@ class InferEndpoint:
         try:
             length, header_length = content_lengths(scope["headers"])
         except ValueError:
-            return 400, encode_error("Content-Length headers must be integers"), None
+            return (
+                400,
+                encode_error(
+                    "Content-Length and Inference-Header-Content-Length must be plain digits"
+                ),
+                None,
+            )
         limit = self.settings.max_body_bytes
         if length is not None and length > limit:
             return 413, self._too_large(length), None
@@ -175,23 +184,36 @@ class InferEndpoint:
 
 def content_lengths(headers) -> tuple[int | None, int | None]:
     """``Content-Length`` and ``Inference-Header-Content-Length`` from lower-cased (name,
-    value) byte pairs, as ints or None; ValueError if one is not an integer."""
+    value) byte pairs, as ints or None; ValueError if one is not plain ASCII digits (``int()``
+    would also take " +4096" and "4_096")."""
     length = header_length = None
     for key, value in headers:
         if key == b"content-length":
             length = value
         elif key == b"inference-header-content-length":
             header_length = value
-    return (
-        None if length is None else int(length),
-        None if header_length is None else int(header_length),
-    )
+    return _digits(length), _digits(header_length)
+
+
+def _digits(value: bytes | None) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit():  # bytes.isdigit: ASCII 0-9 only, and false when empty
+        raise ValueError(value)
+    return int(value)
+
+
+class ClientDisconnected(Exception):
+    """The client went away before its request's body was all in: nobody to answer."""
 
 
 async def read_body_limited(receive, limit: int) -> bytes | None:
     """The whole body from the ASGI ``receive``, or None as soon as it exceeds ``limit``
-    (chunked uploads). Every endpoint that reads a body uses this one reader."""
+    (chunked uploads); ClientDisconnected if the client leaves first (a truncated body is
+    never decoded). Every endpoint that reads a body uses this one reader."""
     message = await receive()
+    if message["type"] == "http.disconnect":
+        raise ClientDisconnected
     body = message.get("body", b"")
     if len(body) > limit:
         return None
@@ -200,6 +222,8 @@ async def read_body_limited(receive, limit: int) -> bytes | None:
     chunks, size = [body], len(body)
     while message.get("more_body", False):
         message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

@@ -10,7 +10,7 @@ import uvicorn
 from ..bench.machine import format_cpus
 from ..runtimes.base import Runtime
 from .app import ServeSettings, create_app
-from .listen import bind_socket
+from .listen import bind_socket, descriptor_budget
 
 
 def run_server(
@@ -25,9 +25,10 @@ def run_server(
     the real port when ``settings.port`` is 0. The caller keeps ownership of ``runtime``.
     """
     settings = settings or ServeSettings()
+    max_connections, backlog, connections_note = descriptor_budget(settings.max_connections)
     sock = bind_socket(settings.host, settings.port)
     app = create_app(runtime, settings)
-    protocol, protocol_note = http_protocol(app, settings)
+    protocol, protocol_note = http_protocol(app, settings, max_connections)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -38,6 +39,8 @@ def run_server(
         # is a pass over the headers of every request.
         proxy_headers=False,
         http=protocol,
+        backlog=backlog,
+        timeout_keep_alive=settings.idle_timeout_s,
         lifespan="on",
         timeout_graceful_shutdown=settings.drain_timeout_s,
     )
@@ -47,7 +50,7 @@ def run_server(
         f"{getattr(runtime, 'path', 'in-process model')})"
     )
     server.settings = settings
-    server.protocol_note = protocol_note
+    server.protocol_note = "; ".join(filter(None, (connections_note, protocol_note)))
     server.app_state = app.state
     try:
         server.run(sockets=[sock])
@@ -56,16 +59,20 @@ def run_server(
     return 0 if server.started else 1
 
 
-def http_protocol(app, settings: ServeSettings) -> tuple[object, str]:
-    """(uvicorn's ``http=``, a note for the start-up line): the fast path (serve/fastpath, the
-    one seam) when asked for and its uvicorn internals are all there, else uvicorn's own
-    protocol with the note saying why."""
-    if not settings.fast_path:
-        return "auto", "fast path off (--no-fast-path)"
+def http_protocol(
+    app, settings: ServeSettings, max_connections: int | None = None
+) -> tuple[object, str]:
+    """(uvicorn's ``http=``, a note for the start-up line): serve/fastpath's protocol (the one
+    seam: the connection limits, and the infer fast path unless ``settings.fast_path`` is
+    off) when its uvicorn internals are all there, else uvicorn's own, with the note saying
+    why."""
     from .fastpath import install
 
-    protocol, why = install(app.infer)
-    return (protocol, "") if protocol is not None else ("auto", why)
+    cap = max_connections or settings.max_connections
+    protocol, why = install(app.infer, settings, cap, fast=settings.fast_path)
+    if protocol is None:
+        return "auto", why
+    return protocol, "" if settings.fast_path else "fast path off (--no-fast-path)"
 
 
 class _Server(uvicorn.Server):

@@ -29,6 +29,15 @@ class ServeSettings:
     drain_timeout_s: float = 30.0  # SIGTERM: longest wait for in-flight requests
     ui: bool = True  # the drawing page and /v1/predict, /v1/info (serve/ui.py)
     max_image_pixels: int = LIMITS.serve_image_pixels  # /v1/predict: larger get 400 undecoded
+    #: Connections (lenet_deploy/limits.py has the reasons): read time limits in seconds,
+    #: header bytes, open connections, /v1/predict requests decoded at once.
+    header_timeout_s: float = LIMITS.serve_header_timeout_s
+    body_timeout_s: float = LIMITS.serve_body_timeout_s
+    read_gap_s: float = LIMITS.serve_read_gap_s
+    idle_timeout_s: float = LIMITS.serve_idle_timeout_s
+    max_header_bytes: int = LIMITS.serve_max_header_bytes
+    max_connections: int = LIMITS.serve_max_connections
+    predict_concurrency: int = LIMITS.serve_predict_concurrency
     fast_path: bool = True  # infer answered inside the HTTP protocol (serve/fastpath)
     cpus: tuple[int, ...] | None = None  # the CPUs the server was pinned to (--cpus), if any
     unsure_below: float = UNSURE_BELOW  # /v1/predict and the page: "unsure: A or B" below this

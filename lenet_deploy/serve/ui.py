@@ -9,7 +9,9 @@
   the answer fields of ``images.answer`` out (the same as ``predict --json``), plus ``input``
   (the 32x32 model input) with ``?input=1``. 413 for a body over ``max_body_bytes``, 400
   ``{"error": reason}`` for anything that is not a PNG/JPEG of at most ``max_pixels`` pixels.
-  ``predict_image`` runs in a worker thread, never on the event loop.
+  ``predict_image`` runs in a worker thread, never on the event loop, at most ``concurrency``
+  at a time with as many waiting: more get 503 at once, and a client gone before its turn is
+  not decoded for.
 * ``GET /v1/info``: ``info()`` (what is served) plus this endpoint's own request counters.
 * ``GET /ort/{name}``, ``GET /v1/model.onnx``: what the page needs to run the model in the
   browser (``browser_model``), when the server has them.
@@ -17,6 +19,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import math
 from collections.abc import Callable, Sequence
@@ -32,11 +35,13 @@ from starlette.routing import BaseRoute, Route
 from ..artifacts.layout import file_sha256
 from ..errors import LenetDeployError, first_line
 from ..images.ink import RECIPE_GEOMETRY
+from ..limits import LIMITS
 from .batcher import Overloaded
 from .browser_model import OrtWeb, browser_routes, find_ort_web, onnx_file
 from .codec import InferError
-from .image_predict import decode_upload, make_predict_image
-from .infer import serving
+from .decode_pool import DecodePool
+from .image_predict import make_predict_image
+from .infer import ClientDisconnected, serving
 from .upload import check_image_header, image_bytes, read_body
 
 PAGE = "index.html"
@@ -70,6 +75,7 @@ def ui_routes(
     max_body_bytes: int,
     max_pixels: int,
     browser: Sequence[BaseRoute] = (),
+    concurrency: int = LIMITS.serve_predict_concurrency,
 ) -> list[BaseRoute]:
     """Routes for the page and ``/v1/predict`` + ``/v1/info`` (see the module docstring), and
     ``browser`` (``browser_model.browser_routes``).
@@ -81,7 +87,7 @@ def ui_routes(
     """
     page = static_text(PAGE)
     assets = {name: (static_text(name), media) for name, media in ASSETS.items()}
-    counters = {"predict_requests": 0, "predict_errors": 0}
+    counters = {"predict_requests": 0, "predict_errors": 0, "predict_abandoned": 0}
 
     async def index(request: Request) -> Response:
         return Response(page, media_type="text/html; charset=utf-8", headers=SECURITY_HEADERS)
@@ -92,6 +98,9 @@ def ui_routes(
             return JSONResponse({"error": "no such file"}, status_code=404)
         return Response(found[0], media_type=found[1], headers=SECURITY_HEADERS)
 
+    admitted = [0]  # uploads decoding or waiting for a slot
+    slots: list[asyncio.Semaphore] = []  # made on the event loop, on first use
+
     async def predict(request: Request) -> Response:
         # Handlers run on the event loop, one at a time: plain increments are safe here.
         counters["predict_requests"] += 1
@@ -100,7 +109,29 @@ def ui_routes(
             data = image_bytes(body, request.headers.get("content-type", ""))
             check_image_header(data, max_pixels)
             with_input = request.query_params.get("input", "") in ("1", "true")
-            result = await run_in_threadpool(predict_image, data, with_input)
+            # Decoding is CPU work that competes with inference: ``concurrency`` at a time, as
+            # many again waiting their turn (a page's overlapping requests), the rest refused
+            # at once, and none decoded for a client that has gone meanwhile.
+            if admitted[0] >= 2 * concurrency:
+                raise InferError(
+                    f"busy: {concurrency} images are being decoded and {concurrency} wait; "
+                    "try again shortly",
+                    status=503,
+                )
+            if not slots:
+                slots.append(asyncio.Semaphore(concurrency))
+            admitted[0] += 1
+            try:
+                async with slots[0]:
+                    if await request.is_disconnected():
+                        counters["predict_abandoned"] += 1
+                        return Response(status_code=499)  # nobody reads it
+                    result = await run_in_threadpool(predict_image, data, with_input)
+            finally:
+                admitted[0] -= 1
+        except ClientDisconnected:
+            counters["predict_abandoned"] += 1
+            return Response(status_code=499)
         except InferError as exc:
             counters["predict_errors"] += 1
             return JSONResponse({"error": first_line(exc)}, status_code=exc.status)
@@ -130,7 +161,9 @@ def server_ui_routes(state) -> list[BaseRoute]:
     settings = state.settings
     ort_web = find_ort_web(settings.ort_web_dir)
     batched = _Batched(state)
-    answer = make_predict_image(batched, decode_upload, settings.unsure_below)
+    # decoded in niced worker processes, so that uploads cannot take the CPU from inference
+    state.decode_pool = DecodePool(settings.predict_concurrency)
+    answer = make_predict_image(batched, state.decode_pool, settings.unsure_below)
 
     def predict_image(data: bytes, include_input: bool = False) -> dict:
         batched.check_ready()  # a picture without a digit needs no model, but a server that
@@ -142,6 +175,7 @@ def server_ui_routes(state) -> list[BaseRoute]:
         max_body_bytes=settings.max_body_bytes,
         max_pixels=settings.max_image_pixels,
         browser=browser_routes(ort_web, lambda: onnx_file(state.runtime), SECURITY_HEADERS),
+        concurrency=settings.predict_concurrency,
     )
 
 

@@ -20,7 +20,7 @@ async def read_body(request, max_bytes: int) -> bytes:
     """The body of a Starlette ``request``, at most ``max_bytes``, else InferError 413/400."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             raise InferError(f"invalid Content-Length {declared[:40]!r}")
         if int(declared) > max_bytes:
             raise InferError(_too_large(int(declared), max_bytes), status=413)

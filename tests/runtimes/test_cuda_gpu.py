@@ -75,9 +75,10 @@ def test_second_device_runs_and_times_on_its_own_streams(exported_dir, digits):
 
     before = torch.cuda.current_device()
     x = digits.x_test[:256]
-    with load_runtime("torch-cuda", model, device_id=1) as gpu, load_runtime(
-        "torch-cpu", model
-    ) as cpu:
+    with (
+        load_runtime("torch-cuda", model, device_id=1) as gpu,
+        load_runtime("torch-cpu", model) as cpu,
+    ):
         np.testing.assert_allclose(gpu.predict(x), cpu.predict(x), rtol=1e-4, atol=1e-5)
         staged = gpu.upload(x)
         slot = staged.binding.slots[0]

@@ -35,7 +35,17 @@ def test_plan_refuses_empty_arguments(args):
 
 def test_bucket_sizes_are_powers_of_two_up_to_the_chunk():
     assert [bucket_size(n, 256) for n in (1, 2, 3, 4, 5, 100, 128, 129, 256, 257, 5000)] == [
-        1, 2, 4, 4, 8, 128, 128, 256, 256, 256, 256
+        1,
+        2,
+        4,
+        4,
+        8,
+        128,
+        128,
+        256,
+        256,
+        256,
+        256,
     ]
     assert bucket_size(100, 96) == 96  # a chunk that is not a power of two caps it
     assert len({bucket_size(n, 256) for n in range(1, 2000)}) <= cuda_staging.MAX_BINDINGS

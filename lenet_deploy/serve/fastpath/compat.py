@@ -1,4 +1,5 @@
-"""Every uvicorn/httptools internal the fast path uses, checked before it is installed.
+"""Every uvicorn/httptools internal the fast path and the connection limits use, checked before
+they are installed.
 
 uvicorn's httptools protocol is not a public API. A renamed attribute raised inside a parser
 callback would turn every request, health checks included, into a 400; so ``install`` checks
@@ -12,16 +13,22 @@ from __future__ import annotations
 import inspect
 import re
 
+OFF = "fast path and connection limits off"
+
 #: Methods of ``HttpToolsProtocol`` the fast path overrides or calls, with the parameters it
 #: passes (after ``self``).
 PROTOCOL_METHODS = {
     "__init__": ("config", "server_state", "app_state", "_loop"),
     "connection_made": ("transport",),
+    "connection_lost": ("exc",),
+    "data_received": ("data",),
+    "on_message_begin": (),
     "on_headers_complete": (),
     "on_body": ("body",),
     "on_message_complete": (),
     "on_response_complete": (),
     "_unset_keepalive_if_required": (),
+    "send_400_response": ("msg",),
 }
 #: Instance attributes of the protocol it reads or sets, made in ``__init__``.
 PROTOCOL_ATTRIBUTES = (
@@ -29,7 +36,9 @@ PROTOCOL_ATTRIBUTES = (
     "headers", "url",
 )  # fmt: skip
 #: Attributes of uvicorn's request cycle it reads or sets (its FastCycle stands in for one).
-CYCLE_ATTRIBUTES = ("response_complete", "keep_alive", "disconnected", "message_event")
+CYCLE_ATTRIBUTES = (
+    "response_complete", "response_started", "keep_alive", "disconnected", "message_event",
+)  # fmt: skip
 #: httptools parser methods it calls.
 PARSER_METHODS = ("get_method", "get_http_version", "should_keep_alive", "should_upgrade")
 
@@ -41,7 +50,7 @@ def missing_internals() -> str:
         import httptools
         from uvicorn.protocols.http import httptools_impl
     except ImportError as exc:
-        return f"fast path off: {exc}"
+        return f"{OFF}: {exc}"
     problems = []
     status_line = getattr(httptools_impl, "STATUS_LINE", None)
     if not (isinstance(status_line, dict) and isinstance(status_line.get(200), bytes)):
@@ -62,8 +71,11 @@ def missing_internals() -> str:
     try:
         from uvicorn.server import ServerState
 
-        if not isinstance(getattr(ServerState(), "default_headers", None), list):
+        state = ServerState()
+        if not isinstance(getattr(state, "default_headers", None), list):
             problems.append("ServerState.default_headers")
+        if not isinstance(getattr(state, "total_requests", None), int):
+            problems.append("ServerState.total_requests")
     except ImportError:
         problems.append("uvicorn.server.ServerState")
     parser = getattr(httptools, "HttpRequestParser", None)
@@ -73,7 +85,7 @@ def missing_internals() -> str:
         if parser is None or not hasattr(parser, name)
     ]
     if problems:
-        return "fast path off: this uvicorn/httptools lacks " + ", ".join(problems)
+        return f"{OFF}: this uvicorn/httptools lacks " + ", ".join(problems)
     return ""
 
 

@@ -2,9 +2,10 @@
 
 uvicorn turns every request into a scope, a task, ``receive``/``send`` message dicts and a
 check of each response header; for the request a model server exists for, that is most of
-its CPU time. ``FastInferProtocol`` (uvicorn's httptools protocol, writing through
-``OneWriteProtocol``) hands a plain infer request for the served model from the parser's
-callbacks to ``InferEndpoint.start`` and writes the answer itself from the batcher's callback.
+its CPU time. ``FastInferProtocol`` (uvicorn's httptools protocol with the connection limits
+of ``GuardedProtocol``, writing through ``OneWriteProtocol``) hands a plain infer request for
+the served model from the parser's callbacks to ``InferEndpoint.start`` and writes the answer
+itself from the batcher's callback.
 
 Everything else goes the ASGI way, unchanged: other routes, another model or version (404),
 a server not ready or draining (503), a body over the limit (413, unread), chunked bodies,
@@ -20,7 +21,7 @@ import time
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from ..infer import InferEndpoint, content_lengths, infer_path
-from .transport import OneWriteProtocol
+from .connections import GuardedProtocol
 
 _JSON_HEAD = b"content-type: application/json\r\ncontent-length: %d\r\n"
 _BINARY_HEAD = (
@@ -72,10 +73,10 @@ class _DefaultHeaders:
         return self.text
 
 
-class FastInferProtocol(OneWriteProtocol):
+class FastInferProtocol(GuardedProtocol):
     """uvicorn's httptools protocol with infer requests answered without ASGI."""
 
-    endpoint: InferEndpoint  # set on the subclass made by fast_infer_protocol
+    endpoint: InferEndpoint  # set on the subclass made by fastpath.install
     _defaults = _DefaultHeaders()
 
     def __init__(self, *args, **kwargs) -> None:
@@ -88,6 +89,7 @@ class FastInferProtocol(OneWriteProtocol):
         if fast is None:
             super().on_headers_complete()
         else:
+            self.head_done()
             self.fast = self.cycle = fast
 
     def _fast_cycle(self) -> FastCycle | None:
@@ -130,7 +132,7 @@ class FastInferProtocol(OneWriteProtocol):
         if fast is None:
             super().on_message_complete()
             return
-        self.fast = None
+        self.fast = self.reading = None
         chunks = fast.chunks
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         fast.chunks = []
@@ -158,8 +160,3 @@ class FastInferProtocol(OneWriteProtocol):
         if not fast.keep_alive:
             transport.close()
         self.on_response_complete()  # starts a pipelined request, or arms keep-alive
-
-
-def fast_infer_protocol(endpoint: InferEndpoint) -> type[FastInferProtocol]:
-    """The protocol class for uvicorn's ``http=``, bound to the app's infer endpoint."""
-    return type("BoundFastInferProtocol", (FastInferProtocol,), {"endpoint": endpoint})

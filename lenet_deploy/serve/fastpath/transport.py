@@ -17,12 +17,15 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 class JoiningTransport:
     """``transport`` with each write held until the next write or the loop's next pass."""
 
-    __slots__ = ("_transport", "_loop", "_held")
+    __slots__ = ("_transport", "_loop", "_held", "linger")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop):
         self._transport = transport
         self._loop = loop
         self._held: bytes | None = None
+        #: ``linger() -> bool``, asked on close(): True when the protocol would rather keep
+        #: reading a while (a request body still arriving), so the write side shuts instead.
+        self.linger = None
 
     def write(self, data: bytes) -> None:
         held = self._held
@@ -53,6 +56,17 @@ class JoiningTransport:
                 self._transport.write(held)
 
     def close(self) -> None:
+        self.flush()
+        if self.linger is not None and self.linger():
+            # Closing with unread bytes from the client makes the kernel send a reset, which
+            # can reach the client before the answer it was sent (a 413 lost): shut only the
+            # write side, and let the protocol read on until the client is done.
+            if self._transport.can_write_eof():
+                self._transport.write_eof()
+                return
+        self._transport.close()
+
+    def close_now(self) -> None:
         self.flush()
         self._transport.close()
 

@@ -20,6 +20,7 @@ from uvicorn.protocols.http import httptools_impl  # noqa: E402
 from uvicorn.server import ServerState  # noqa: E402
 
 from lenet_deploy.serve.fastpath import compat, install  # noqa: E402
+from lenet_deploy.serve.fastpath.connections import GuardedProtocol  # noqa: E402
 from lenet_deploy.serve.fastpath.protocol import FastInferProtocol  # noqa: E402
 from lenet_deploy.serve.fastpath.transport import OneWriteProtocol  # noqa: E402
 
@@ -42,14 +43,16 @@ def test_protocol_methods_keep_their_signatures(name):
 
 def test_the_methods_the_fast_path_overrides_are_uvicorns():
     """Each override calls super(): the method must exist on uvicorn's class, not only ours."""
-    ours = {
+    own = {"_fast_cycle", "_respond", "is_idle", "head_done", "check_deadlines", "refuse", "linger"}
+    overridden = {
         name
-        for cls in (FastInferProtocol, OneWriteProtocol)
+        for cls in (FastInferProtocol, GuardedProtocol, OneWriteProtocol)
         for name, value in vars(cls).items()
-        if callable(value) and not name.startswith("__") and not name.startswith("_fast")
-        and name not in ("_respond",)
+        if callable(value) and not name.startswith("__")
     }  # fmt: skip
-    assert ours <= set(compat.PROTOCOL_METHODS), ours - set(compat.PROTOCOL_METHODS)
+    assert overridden - own <= set(compat.PROTOCOL_METHODS), overridden - own
+    # and our own names are not uvicorn's: an upgrade adding one would be shadowed silently
+    assert not own & set(dir(httptools_impl.HttpToolsProtocol))
 
 
 def _protocol():
@@ -73,7 +76,11 @@ def test_protocol_and_server_state_attributes():
     assert protocol.cycle is None and len(protocol.pipeline) == 0
     assert protocol.expect_100_continue is False
     assert isinstance(protocol.parser, httptools.HttpRequestParser)
-    assert isinstance(state.default_headers, list)
+    assert isinstance(state.default_headers, list) and state.total_requests == 0
+    # the attributes our subclasses add are not uvicorn's own
+    ours = {"reading", "since", "last_read", "head_bytes", "tail", "bad_request", "lingering",
+            "fast", "registry", "endpoint"}  # fmt: skip
+    assert not ours & (set(vars(protocol)) | set(dir(protocol)))
 
 
 def test_request_cycle_attributes():
@@ -96,9 +103,9 @@ def test_a_missing_internal_is_named(monkeypatch):
     monkeypatch.setitem(compat.PROTOCOL_METHODS, "on_renamed_callback", ())
     monkeypatch.delattr(httptools_impl, "STATUS_LINE")
     why = compat.missing_internals()
-    assert why.startswith("fast path off: ")
+    assert why.startswith("fast path and connection limits off: ")
     assert "HttpToolsProtocol.on_renamed_callback" in why and "STATUS_LINE" in why
-    assert install(object()) == (None, why)
+    assert install(object(), None, 1) == (None, why)
 
 
 # A server whose uvicorn "lacks" one internal (a name patched into the list of those checked):
@@ -124,7 +131,7 @@ def test_without_the_fast_path_the_plain_asgi_path_serves(exported_dir, digits):
     )  # fmt: skip
     try:
         line = proc.stdout.readline()
-        assert "fast path off: this uvicorn/httptools lacks" in line, line
+        assert "fast path and connection limits off: this uvicorn/httptools lacks" in line, line
         assert "HttpToolsProtocol.on_renamed_callback" in line
         url = line.split(" at ", 1)[1].split()[0]
         x = np.ascontiguousarray(digits.x_test[:3])
