@@ -68,5 +68,7 @@ def _served_name(base: str) -> str | None:
             models = json.loads(response.read(1 << 20))
     except Exception:  # unreachable or no index extension: the runtime reports what is wrong
         return None
-    names = {m.get("name") for m in models if isinstance(m, dict)} if isinstance(models, list) else set()
+    if not isinstance(models, list):
+        return None
+    names = {m.get("name") for m in models if isinstance(m, dict)}
     return names.pop() if len(names) == 1 and all(isinstance(n, str) for n in names) else None
