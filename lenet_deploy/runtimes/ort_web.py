@@ -36,14 +36,13 @@ from .._optional import missing_reason
 from ..artifacts.layout import ArtifactKind, resolve
 from ..errors import LenetDeployError, ParityError, RuntimeUnavailableError
 from ..spec import NUM_CLASSES
+from . import ort_web_files
 from .base import Runtime
 from .registry import RuntimeEntry, register_runtime
 
 NAME = "ort-web"
-#: The default ``dist``: $LENET_DEPLOY_ORT_WEB, else where ``npm ci --prefix web`` puts
-#: onnxruntime-web in the source checkout (an editable install), else in the current folder.
-DIST_ENV, NPM_DIST = "LENET_DEPLOY_ORT_WEB", "web/node_modules/onnxruntime-web/dist"
-REPO_DIST = Path(__file__).resolve().parents[2] / NPM_DIST
+#: The default ``dist`` is ``ort_web_files.default_dist()`` (one rule with the page's).
+DIST_ENV, NPM_DIST = ort_web_files.ENV, ort_web_files.NPM_DIST
 NPM_FIX = (f"run 'npm ci --prefix web' in the lenet-deploy repository (for a copy not installed "
            f"from it: set {DIST_ENV} to its {NPM_DIST}), or pass dist=PATH")  # fmt: skip
 PAGE = Path(__file__).with_name("ort_web_static") / "page.html"
@@ -106,9 +105,7 @@ def probe(options: OrtWebOptions = OrtWebOptions()) -> str | None:
 
 
 def _dist(options: OrtWebOptions) -> Path:
-    if options.dist or os.environ.get(DIST_ENV):
-        return Path(options.dist or os.environ[DIST_ENV])
-    return next((p for p in (REPO_DIST, Path(NPM_DIST).resolve()) if p.is_dir()), REPO_DIST)
+    return Path(options.dist) if options.dist else ort_web_files.default_dist()
 
 
 def _file_server(routes: dict[str, Path]) -> http.server.ThreadingHTTPServer:

@@ -24,9 +24,9 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..errors import LenetDeployError
+from ..runtimes import ort_web_files
 
-ORT_WEB_ENV = "LENET_DEPLOY_ORT_WEB"
-REPO_DIST = Path(__file__).resolve().parents[2] / "web/node_modules/onnxruntime-web/dist"
+ORT_WEB_ENV = ort_web_files.ENV
 NPM_FIX = "run 'npm ci --prefix web' in the lenet-deploy checkout, or pass --ort-web DIR"
 #: The files the page loads, with their media types (wasm must be application/wasm).
 ORT_FILES = {
@@ -52,7 +52,7 @@ def _missing(folder: Path) -> str:
 def find_ort_web(configured: str | os.PathLike | None = None) -> OrtWeb:
     """The onnxruntime-web folder (see the module docstring). Raises LenetDeployError when a
     folder named by the option or the environment lacks the files."""
-    named = configured or os.environ.get(ORT_WEB_ENV)
+    named = configured or ort_web_files.named_dist()
     if named:
         folder = Path(named).expanduser()
         missing = _missing(folder)
@@ -62,10 +62,11 @@ def find_ort_web(configured: str | os.PathLike | None = None) -> OrtWeb:
                 f"{source} {str(named)!r}: onnxruntime-web's {missing}; {NPM_FIX}"
             )
         return OrtWeb(folder.resolve())
-    missing = _missing(REPO_DIST)
+    default = ort_web_files.default_dist()
+    missing = _missing(default)
     if missing:
         return OrtWeb(None, f"onnxruntime-web is not installed ({missing}); {NPM_FIX}")
-    return OrtWeb(REPO_DIST)
+    return OrtWeb(default.resolve())
 
 
 def onnx_file(runtime) -> Path | None:

@@ -21,7 +21,7 @@ import pytest
 from conftest import run_cli
 
 from lenet_deploy.errors import OptionsError, RuntimeUnavailableError
-from lenet_deploy.runtimes import get_entry, load_runtime, ort_web
+from lenet_deploy.runtimes import get_entry, load_runtime, ort_web, ort_web_files
 from lenet_deploy.runtimes.ort_web import OrtWebOptions, probe
 from lenet_deploy.verify.compare import compare
 
@@ -57,7 +57,7 @@ def test_missing_chromium_names_the_fix():
 
 def test_missing_onnxruntime_web_names_npm_ci(tmp_path, monkeypatch):
     monkeypatch.setattr(ort_web, "missing_reason", lambda *_: None)  # as if [web] were installed
-    monkeypatch.setattr(ort_web, "REPO_DIST", tmp_path / "no-checkout")
+    monkeypatch.setattr(ort_web_files, "REPO_DIST", tmp_path / "no-checkout")
     monkeypatch.chdir(tmp_path)  # nor a checkout in the current folder
     monkeypatch.delenv(ort_web.DIST_ENV, raising=False)
     options = {"chromium": sys.executable}  # any executable: the probe only looks it up
@@ -67,7 +67,7 @@ def test_missing_onnxruntime_web_names_npm_ci(tmp_path, monkeypatch):
     assert message.startswith("ort-web: onnxruntime-web's ort.wasm.min.js is not in")
     assert "npm ci --prefix web" in message and "dist=PATH" in message
     assert ort_web.DIST_ENV in message
-    monkeypatch.setenv(ort_web.DIST_ENV, str(ort_web.REPO_DIST.parent / "elsewhere"))
+    monkeypatch.setenv(ort_web.DIST_ENV, str(ort_web_files.REPO_DIST.parent / "elsewhere"))
     assert "elsewhere; run 'npm ci" in probe(OrtWebOptions(**options))
     native = OrtWebOptions(
         backend="webgpu", build="ort.webgpu.min.js", dist=str(tmp_path), **options

@@ -8,7 +8,7 @@ import pytest
 from starlette.applications import Starlette
 
 from lenet_deploy.errors import LenetDeployError
-from lenet_deploy.serve import browser_model
+from lenet_deploy.runtimes import ort_web_files
 from lenet_deploy.serve.browser_model import ORT_FILES, ORT_WEB_ENV, browser_routes, find_ort_web
 from lenet_deploy.serve.ui import SECURITY_HEADERS
 
@@ -41,7 +41,8 @@ def test_files_and_model_are_served_with_their_types(dist, exported_dir):
 
 def test_missing_files_mean_404_with_the_reason(tmp_path, monkeypatch):
     monkeypatch.delenv(ORT_WEB_ENV, raising=False)
-    monkeypatch.setattr(browser_model, "REPO_DIST", tmp_path / "absent")
+    monkeypatch.setattr(ort_web_files, "REPO_DIST", tmp_path / "absent")
+    monkeypatch.chdir(tmp_path)  # nor a checkout in the current folder
     found = find_ort_web(None)
     assert found.folder is None and "npm ci --prefix web" in found.reason
     app = Starlette(routes=browser_routes(found, lambda: None, SECURITY_HEADERS))

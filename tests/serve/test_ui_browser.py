@@ -394,7 +394,8 @@ def test_the_page_runs_the_model_itself_like_the_python_recipe(page, exported_di
     """The JavaScript recipe and onnxruntime-web against the Python recipe and ort-cpu, on the
     same drawings: close model inputs and the same top-1."""
     from lenet_deploy.runtimes import load_runtime
-    from lenet_deploy.serve.browser_model import REPO_DIST, find_ort_web
+    from lenet_deploy.runtimes.ort_web_files import REPO_DIST
+    from lenet_deploy.serve.browser_model import find_ort_web
 
     if find_ort_web().folder is None:
         _skip_or_fail(f"onnxruntime-web is not installed in {REPO_DIST}: npm ci --prefix web")
